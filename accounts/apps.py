@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Tenants, users, roles, tokens and projects"
+
+    def ready(self) -> None:
+        from accounts import projections  # noqa: F401  (registers the projections)

@@ -1,0 +1,184 @@
+"""State changes of accounts: signup, tokens, tickets, members and projects."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.aggregates import ProjectAggregate
+from accounts.events import (
+    ProjectArchived,
+    ProjectCreated,
+    ProjectDescriptionChanged,
+    ProjectRenamed,
+)
+from accounts.models import ApiToken, Membership, Project, Tenant, User, WebsocketTicket
+from accounts.roles import OWNER
+from accounts.tokens import TICKET_PREFIX, TOKEN_PREFIX, digest, new_secret
+from core import context
+from core.errors import InvalidCredentials, NotFound, ValidationFailed, WrongState
+from core.tenancy import TenantAccess
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def issue_token(user: User, tenant_id: uuid.UUID, name: str = "default") -> IssuedToken:
+    """Create an API token for a user in a tenant; its secret is returned only now."""
+    secret = new_secret(TOKEN_PREFIX)
+    token = ApiToken.objects.create(tenant_id=tenant_id, user=user, name=name,
+                                    prefix=secret[: len(TOKEN_PREFIX) + 6], digest=digest(secret))
+    return IssuedToken(token, secret)
+
+
+def revoke_token(access: TenantAccess, token_id: object) -> None:
+    """Revoke one of the caller's tokens in this tenant (another's is not found)."""
+    updated = (ApiToken.objects.for_tenant(access.tenant_id)
+               .filter(pk=token_id, user_id=access.user_id, revoked_at__isnull=True)
+               .update(revoked_at=timezone.now()))
+    if not updated:
+        raise NotFound("Token not found.")
+
+
+@transaction.atomic
+def sign_up(email: str, password: str, tenant_name: str) -> tuple[User, Tenant, IssuedToken]:
+    """A new user owning a new tenant, with a first token."""
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed("This email is already registered; sign in instead.",
+                               fields={"email": ["This email is already registered."]})
+    user = User.objects.create_user(email=email, password=password)
+    tenant = Tenant.objects.create(name=tenant_name)
+    Membership.objects.create(tenant=tenant, user=user, role=OWNER)
+    return user, tenant, issue_token(user, tenant.id, name="signup")
+
+
+def sign_in(email: str, password: str, tenant_id: uuid.UUID | None) -> IssuedToken:
+    """A new token for valid credentials, in the given tenant or the user's first one."""
+    user = authenticate(email=email.lower(), password=password)
+    if user is None:
+        raise InvalidCredentials()
+    memberships = Membership.objects.unscoped().filter(user=user).order_by("created_at")
+    if tenant_id is not None:
+        memberships = memberships.filter(tenant_id=tenant_id)
+    membership = memberships.first()
+    if membership is None:
+        raise InvalidCredentials("Email or password is wrong, or you are not in that tenant.")
+    return issue_token(user, membership.tenant_id, name="sign-in")
+
+
+def issue_websocket_ticket(access: TenantAccess) -> tuple[str, WebsocketTicket]:
+    """A single-use ticket that opens one websocket within WS_TICKET_TTL_S seconds."""
+    secret = new_secret(TICKET_PREFIX)
+    ticket = WebsocketTicket.objects.create(
+        digest=digest(secret), tenant_id=access.tenant_id, user_id=access.user_id,
+        expires_at=timezone.now() + timedelta(seconds=settings.WS_TICKET_TTL_S),
+    )
+    return secret, ticket
+
+
+def redeem_websocket_ticket(secret: str) -> TenantAccess | None:
+    """Use a ticket once; None when unknown, used or expired."""
+    now = timezone.now()
+    key = digest(secret)
+    used = WebsocketTicket.objects.filter(digest=key, used_at__isnull=True,
+                                          expires_at__gt=now).update(used_at=now)
+    if not used:
+        return None
+    ticket = WebsocketTicket.objects.get(digest=key)
+    membership = Membership.objects.for_tenant(ticket.tenant_id).filter(user_id=ticket.user_id).first()
+    if membership is None:
+        return None
+    return TenantAccess(tenant_id=ticket.tenant_id, user_id=ticket.user_id, role=membership.role)
+
+
+def add_member(access: TenantAccess, email: str, role: str) -> Membership:
+    """Give an existing user a role in the caller's tenant."""
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        raise ValidationFailed("No user has this email; ask them to sign up first.",
+                               fields={"email": ["No user has this email."]})
+    if Membership.objects.for_tenant(access.tenant_id).filter(user=user).exists():
+        raise ValidationFailed("This user is already a member.",
+                               fields={"email": ["Already a member of this tenant."]})
+    return Membership.objects.create(tenant_id=access.tenant_id, user=user, role=role)
+
+
+def change_member_role(access: TenantAccess, membership_id: object, role: str) -> Membership:
+    """Change a member's role; the last owner cannot be demoted."""
+    with transaction.atomic():
+        members = Membership.objects.for_tenant(access.tenant_id).select_for_update()
+        membership = members.filter(pk=membership_id).first()
+        if membership is None:
+            raise NotFound("Member not found.")
+        if membership.role == OWNER and role != OWNER and members.filter(role=OWNER).count() == 1:
+            raise WrongState("A tenant keeps at least one owner; make someone else owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def remove_member(access: TenantAccess, membership_id: object) -> None:
+    """Remove a member and revoke their tokens in this tenant; the last owner stays."""
+    with transaction.atomic():
+        members = Membership.objects.for_tenant(access.tenant_id).select_for_update()
+        membership = members.filter(pk=membership_id).first()
+        if membership is None:
+            raise NotFound("Member not found.")
+        if membership.role == OWNER and members.filter(role=OWNER).count() == 1:
+            raise WrongState("A tenant keeps at least one owner.")
+        ApiToken.objects.for_tenant(access.tenant_id).filter(user_id=membership.user_id).update(
+            revoked_at=timezone.now())
+        membership.delete()
+
+
+def _require_unique_name(tenant_id: uuid.UUID, name: str, exclude: object = None) -> None:
+    clash = Project.objects.for_tenant(tenant_id).filter(name=name, archived_at__isnull=True)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
+    if clash.exists():
+        raise ValidationFailed("A project with this name exists; pick another name.",
+                               fields={"name": ["A project with this name already exists."]})
+
+
+@transaction.atomic
+def create_project(access: TenantAccess, name: str, description: str = "") -> Project:
+    """Create a project in the caller's tenant."""
+    _require_unique_name(access.tenant_id, name)
+    project = ProjectAggregate(access.tenant_id, uuid.uuid4())
+    with context.scope(actor=access.actor):
+        project.append(ProjectCreated(name=name, description=description,
+                                      created_by=str(access.user_id)))
+    return Project.objects.for_tenant(access.tenant_id).get(pk=project.stream.id)
+
+
+@transaction.atomic
+def update_project(access: TenantAccess, project_id: object, *, name: str | None = None,
+                   description: str | None = None) -> Project:
+    """Rename a project or change its description; archived projects are read-only."""
+    project = ProjectAggregate.load(access.tenant_id, project_id)
+    project.require(not project.archived, "The project is archived; it can no longer change.")
+    changes: list[object] = []
+    if name is not None and name != project.name:
+        _require_unique_name(access.tenant_id, name, exclude=project_id)
+        changes.append(ProjectRenamed(name=name))
+    if description is not None and description != project.description:
+        changes.append(ProjectDescriptionChanged(description=description))
+    with context.scope(actor=access.actor):
+        project.append(*changes)
+    return Project.objects.for_tenant(access.tenant_id).get(pk=project.stream.id)
+
+
+@transaction.atomic
+def archive_project(access: TenantAccess, project_id: object) -> None:
+    """Archive a project: it stays readable, its name becomes free, nothing new goes in it."""
+    project = ProjectAggregate.load(access.tenant_id, project_id)
+    project.require(not project.archived, "The project is already archived.")
+    with context.scope(actor=access.actor):
+        project.append(ProjectArchived())

@@ -1,0 +1,34 @@
+"""Project events -> the Project read model."""
+
+from accounts.models import Project
+from eventlog import projections
+from eventlog.store import RecordedEvent
+
+
+class ProjectList(projections.Projection):
+    name = "accounts.projects"
+    event_types = {"ProjectCreated", "ProjectRenamed", "ProjectDescriptionChanged",
+                   "ProjectArchived"}
+    models = [Project]
+
+    def handle(self, event: RecordedEvent) -> None:
+        if event.type == "ProjectCreated":
+            Project.objects.create(
+                id=event.stream_id, tenant_id=event.tenant_id, name=event.data["name"],
+                description=event.data["description"], created_by=event.data["created_by"],
+                created_at=event.recorded_at, updated_at=event.recorded_at,
+                version=event.version, last_position=event.position,
+            )
+            return
+        changes = {"updated_at": event.recorded_at, "version": event.version,
+                   "last_position": event.position}
+        if event.type == "ProjectRenamed":
+            changes["name"] = event.data["name"]
+        elif event.type == "ProjectDescriptionChanged":
+            changes["description"] = event.data["description"]
+        elif event.type == "ProjectArchived":
+            changes["archived_at"] = event.recorded_at
+        Project.objects.unscoped().filter(id=event.stream_id).update(**changes)
+
+
+projections.register(ProjectList())

@@ -1,0 +1,1 @@
+"""Django project package: settings, urls, asgi and the dramatiq broker."""

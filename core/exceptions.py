@@ -1,0 +1,86 @@
+"""One exception handler: every error leaves the API in the shape of API.md."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from core.errors import ApiError
+
+_DRF_CODES = {
+    drf.ParseError: "malformed_request",
+    drf.AuthenticationFailed: "not_authenticated",
+    drf.NotAuthenticated: "not_authenticated",
+    drf.PermissionDenied: "permission_denied",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.NotAcceptable: "not_acceptable",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.Throttled: "throttled",
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
+    """The error shape of API.md."""
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def error_response(code: str, message: str, status: int, fields: dict | None = None) -> JsonResponse:
+    """A plain Django response in the API's error shape, for middleware and URL fallbacks."""
+    return JsonResponse(error_body(code, message, fields), status=status)
+
+
+def _flatten(detail: Any) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{key}: {msg}" for key, value in detail.items() for msg in _flatten(value)]
+    if isinstance(detail, list):
+        return [msg for item in detail for msg in _flatten(item)]
+    return [str(detail)]
+
+
+def _fields(detail: dict) -> dict[str, list[str]]:
+    return {key: _flatten(value) for key, value in detail.items()}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Turn any API exception into the error shape; unknown exceptions stay 500s."""
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    if isinstance(exc, ApiError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status,
+                        headers=exc.headers)
+    if not isinstance(exc, drf.APIException):
+        return None
+
+    set_rollback()
+    headers = {}
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(int(exc.wait) + 1)
+    if isinstance(exc, drf.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            non_field = detail.pop("non_field_errors", None)
+            fields = _fields(detail)
+            message = "; ".join(_flatten(non_field)) if non_field else (
+                "Some fields are not valid: " + ", ".join(sorted(fields)) + "."
+            )
+            return Response(error_body("invalid", message, fields), status=400, headers=headers)
+        return Response(error_body("invalid", "; ".join(_flatten(detail))), status=400)
+
+    code = _DRF_CODES.get(type(exc)) or next(
+        (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error"
+    )
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        status = 401
+    else:
+        status = exc.status_code
+    message = " ".join(_flatten(exc.detail))
+    return Response(error_body(code, message), status=status, headers=headers)

@@ -1,0 +1,42 @@
+"""GET /api/v1/events/: the tenant's events in log order, for catch-up and resync."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from eventlog.store import read_log
+
+
+class EventFeedQuery(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    stream_type = serializers.CharField(max_length=64, required=False)
+    stream_id = serializers.CharField(max_length=64, required=False)
+
+
+class EventFeedView(APIView):
+    """Every tenant member may read the tenant's feed (the default permission)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.INT, description="Position to read after."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many (1–1000)."),
+            OpenApiParameter("stream_type", OpenApiTypes.STR),
+            OpenApiParameter("stream_id", OpenApiTypes.STR),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request: Request) -> Response:
+        query = EventFeedQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        events = read_log(after=params["after"], limit=params["limit"],
+                          tenant_id=request.auth.tenant_id,
+                          stream_type=params.get("stream_type"), stream_id=params.get("stream_id"))
+        return Response({
+            "results": [event.as_public() for event in events],
+            "next_after": events[-1].position if events else params["after"],
+        })

@@ -1,0 +1,114 @@
+"""WS /ws/v1/events/: the tenant's events, backlog after `after=N` then live, no gap, no duplicate.
+
+Order of work on connect: join the tenant hub (subscribe first), send the backlog from the log,
+then the hub's batches, dropping anything at or below the last position sent.
+"""
+
+import asyncio
+import json
+import uuid
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from eventlog.realtime import Subscriber, db, hubs
+from eventlog.store import RecordedEvent, events_after_exceed, read_log
+
+BACKLOG_PAGE = 500
+CLOSE_RESYNC = 4000
+CLOSE_BAD_REQUEST = 4400
+
+
+class EventStreamConsumer(AsyncWebsocketConsumer):
+    """Streams one tenant's events; authentication happened in the ASGI middleware."""
+
+    # Per-socket channel-layer membership is what the hub replaces: no layer here.
+    channel_layer_alias = "__none__"
+
+    async def connect(self) -> None:
+        self.tenant_id: uuid.UUID | None = self.scope.get("tenant_id")
+        if self.tenant_id is None:
+            await self.close()  # before accept: the handshake is refused with HTTP 403
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        after_values = query.get("after")
+        try:
+            self.after = int(after_values[0]) if after_values else None
+            if self.after is not None and self.after < 0:
+                raise ValueError
+        except ValueError:
+            await self.close()
+            return
+        self.filters: set[tuple[str, str | None]] = set()
+        self.last_sent = 0
+        self.subscriber = Subscriber()
+        await self.accept()
+        self.hub = await hubs.for_current_loop().join(self.tenant_id, self.subscriber)
+        self.sender = asyncio.get_running_loop().create_task(self._stream())
+
+    async def disconnect(self, code: int) -> None:
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.cancel()
+        if getattr(self, "hub", None) is not None:
+            await hubs.for_current_loop().leave(self.tenant_id, self.subscriber)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or message.get("type") != "subscribe":
+            await self._send({"type": "error", "error": {
+                "code": "invalid", "message": 'Send {"type": "subscribe", "stream_type": ..., '
+                '"stream_id": ...}.', "fields": {}}})
+            return
+        stream_type, stream_id = message.get("stream_type"), message.get("stream_id")
+        if not isinstance(stream_type, str) or not (stream_id is None or isinstance(stream_id, str)):
+            await self._send({"type": "error", "error": {
+                "code": "invalid", "message": "stream_type must be a string.",
+                "fields": {"stream_type": ["A string is required."]}}})
+            return
+        self.filters.add((stream_type, stream_id))
+
+    def _wanted(self, event: RecordedEvent) -> bool:
+        if not self.filters:
+            return True
+        return (event.stream_type, None) in self.filters or (
+            (event.stream_type, event.stream_id) in self.filters)
+
+    async def _send(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def _deliver(self, events: list[RecordedEvent]) -> None:
+        for event in events:
+            if event.position <= self.last_sent:
+                continue
+            self.last_sent = event.position
+            if self._wanted(event):
+                await self._send({"type": "event", "event": event.as_public()})
+
+    async def _resync(self, after: int) -> None:
+        await self._send({"type": "resync", "after": after})
+        await self.close(code=CLOSE_RESYNC)
+
+    async def _stream(self) -> None:
+        if self.after is not None:
+            self.last_sent = self.after
+            if await db(events_after_exceed, self.tenant_id, self.after,
+                        settings.EVENTS_RESYNC_AFTER):
+                await self._resync(self.after)
+                return
+            while True:
+                page = await db(read_log, after=self.last_sent, limit=BACKLOG_PAGE,
+                                tenant_id=self.tenant_id)
+                await self._deliver(page)
+                if len(page) < BACKLOG_PAGE:
+                    break
+        while True:
+            batch = await self.subscriber.take()
+            if self.subscriber.overflowed:
+                await self._resync(self.last_sent)
+                return
+            await self._deliver(batch)

@@ -1,0 +1,226 @@
+"""Live delivery of committed events: one hub per tenant per process, fed from the log.
+
+A channel-layer message is only a wake-up ("tenant T committed something"). The hub then reads
+the log once from its cursor with the gap-free reader and hands the events to every socket of
+that tenant in this process, in memory. So an event costs one channel-layer operation per
+process and one database read per process, never one per socket, and a lost message costs
+only latency: hubs also poll while they have sockets.
+"""
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections
+
+from eventlog.store import RecordedEvent, log_head, read_log
+
+logger = logging.getLogger(__name__)
+READ_BATCH = 1000
+
+
+def group_name(tenant_id: uuid.UUID | str) -> str:
+    """The channel-layer group that carries a tenant's wake-ups."""
+    return f"eventlog.tenant.{uuid.UUID(str(tenant_id)).hex}"
+
+
+def _remote_layer() -> Any:
+    layer = get_channel_layer()
+    return None if layer is None or isinstance(layer, InMemoryChannelLayer) else layer
+
+
+def notify_committed(tenant_id: uuid.UUID) -> None:
+    """After a commit: wake the tenant's hubs in this process and, through the layer, elsewhere."""
+    hubs.wake(tenant_id)
+    layer = _remote_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(tenant_id),
+                                        {"type": "log.committed", "tenant": str(tenant_id)})
+    except Exception:  # the log is the truth: a lost wake-up only waits for the next poll
+        logger.warning("could not publish wake-up for tenant %s", tenant_id, exc_info=True)
+
+
+async def db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a short ORM read off the event loop, without the shared sync thread."""
+
+    def call() -> Any:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(call, thread_sensitive=False)()
+
+
+class Subscriber:
+    """What a hub needs of a socket: a queue to put event batches on."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[RecordedEvent]] = asyncio.Queue()
+        self.pending = 0
+        self.overflowed = False
+
+    def offer(self, batch: list[RecordedEvent]) -> None:
+        """Queue a batch; a socket that falls too far behind is marked for resync."""
+        self.pending += len(batch)
+        if self.pending > settings.EVENTS_RESYNC_AFTER:
+            self.overflowed = True
+        self.queue.put_nowait(batch)
+
+    async def take(self) -> list[RecordedEvent]:
+        """The next batch the hub delivered."""
+        batch = await self.queue.get()
+        self.pending -= len(batch)
+        return batch
+
+
+class TenantHub:
+    """Reads one tenant's new events when woken (or every poll interval) and fans them out."""
+
+    def __init__(self, tenant_id: uuid.UUID, layer: Any, channel: str | None):
+        self.tenant_id = tenant_id
+        self.subscribers: set[Subscriber] = set()
+        self.cursor = 0
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._layer, self._channel = layer, channel
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def ready(self) -> None:
+        await self._ready.wait()
+
+    async def _run(self) -> None:
+        try:
+            if self._layer is not None:
+                await self._layer.group_add(group_name(self.tenant_id), self._channel)
+            self.cursor = await db(log_head, self.tenant_id)
+            self._ready.set()
+            while True:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), settings.EVENTS_POLL_INTERVAL_S)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                await self._pull()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("event hub for tenant %s stopped", self.tenant_id)
+            raise
+
+    async def _pull(self) -> None:
+        while True:
+            batch = await db(read_log, after=self.cursor, limit=READ_BATCH,
+                             tenant_id=self.tenant_id)
+            if not batch:
+                return
+            self.cursor = batch[-1].position
+            for subscriber in list(self.subscribers):
+                subscriber.offer(batch)
+            if len(batch) < READ_BATCH:
+                return
+
+    async def close(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        if self._layer is not None:
+            try:
+                await self._layer.group_discard(group_name(self.tenant_id), self._channel)
+            except Exception:
+                logger.warning("group_discard failed for tenant %s", self.tenant_id, exc_info=True)
+
+
+class LoopHubs:
+    """The hubs of one event loop, and its single channel-layer listener."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.hubs: dict[uuid.UUID, TenantHub] = {}
+        self._layer = _remote_layer()
+        self._channel: str | None = None
+        self._listener: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def join(self, tenant_id: uuid.UUID, subscriber: Subscriber) -> TenantHub:
+        async with self._lock:
+            if self._layer is not None and self._channel is None:
+                self._channel = await self._layer.new_channel()
+                self._listener = self.loop.create_task(self._listen())
+            hub = self.hubs.get(tenant_id)
+            if hub is None:
+                hub = self.hubs[tenant_id] = TenantHub(tenant_id, self._layer, self._channel)
+            hub.subscribers.add(subscriber)
+        await hub.ready()
+        return hub
+
+    async def leave(self, tenant_id: uuid.UUID, subscriber: Subscriber) -> None:
+        async with self._lock:
+            hub = self.hubs.get(tenant_id)
+            if hub is None:
+                return
+            hub.subscribers.discard(subscriber)
+            if hub.subscribers:
+                return
+            del self.hubs[tenant_id]
+        await hub.close()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("channel layer receive failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            hub = self.hubs.get(uuid.UUID(message.get("tenant", "0" * 32)))
+            if hub is not None:
+                hub.wake()
+
+
+class HubRegistry:
+    """Hubs per event loop (one loop per ASGI process; tests may run several)."""
+
+    def __init__(self) -> None:
+        self._by_loop: dict[asyncio.AbstractEventLoop, LoopHubs] = {}
+        self._lock = threading.Lock()
+
+    def for_current_loop(self) -> LoopHubs:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for stale in [other for other in self._by_loop if other.is_closed()]:
+                del self._by_loop[stale]
+            if loop not in self._by_loop:
+                self._by_loop[loop] = LoopHubs(loop)
+            return self._by_loop[loop]
+
+    def wake(self, tenant_id: uuid.UUID) -> None:
+        """Thread-safe: wake the tenant's hub on every loop of this process."""
+        with self._lock:
+            loops = list(self._by_loop.values())
+        for loop_hubs in loops:
+            hub = loop_hubs.hubs.get(tenant_id)
+            if hub is not None and not loop_hubs.loop.is_closed():
+                try:
+                    loop_hubs.loop.call_soon_threadsafe(hub.wake)
+                except RuntimeError:  # the loop closed between the check and the call
+                    pass
+
+
+hubs = HubRegistry()
