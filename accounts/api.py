@@ -62,6 +62,10 @@ class ApiTokenIn(serializers.Serializer):
     name = serializers.CharField(max_length=100, default="default")
 
 
+class WebsocketTicketIn(serializers.Serializer):
+    """No fields; a body, when sent, must still be a JSON object."""
+
+
 class MembershipOut(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
 
@@ -188,6 +192,7 @@ class WebsocketTicketView(APIView):
     @extend_schema(request=None, responses={201: inline_serializer("WebsocketTicket", {
         "ticket": serializers.CharField(), "expires_at": serializers.DateTimeField()})})
     def post(self, request: Request) -> Response:
+        valid(WebsocketTicketIn, request)
         secret, ticket = commands.issue_websocket_ticket(tenant_access(request))
         return Response({"ticket": secret, "expires_at": ticket.expires_at},
                         status=status.HTTP_201_CREATED)

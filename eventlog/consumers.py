@@ -43,8 +43,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.filters: set[tuple[str, str | None]] = set()
         self.last_sent = 0
         self.subscriber = Subscriber()
-        await self.accept()
+        # Join before accepting: once the client sees the handshake, nothing committed can be
+        # missed, even on a live-only socket.
         self.hub = await hubs.for_current_loop().join(self.tenant_id, self.subscriber)
+        await self.accept()
         self.sender = asyncio.get_running_loop().create_task(self._stream())
 
     async def disconnect(self, code: int) -> None:

@@ -54,6 +54,12 @@ def registered() -> list[Projection]:
     return list(_registry.values())
 
 
+def handles_any(event_types: Iterable[str]) -> bool:
+    """Whether an inline projection wants any of these event types."""
+    wanted = set(event_types)
+    return any(p.inline and p.event_types & wanted for p in _registry.values())
+
+
 def apply_inline(events: Iterable[RecordedEvent]) -> None:
     """Run the inline projections for freshly appended events (inside the append transaction)."""
     events = list(events)

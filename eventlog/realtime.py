@@ -8,6 +8,7 @@ only latency: hubs also poll while they have sockets.
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
@@ -23,6 +24,7 @@ from eventlog.store import RecordedEvent, log_head, read_log
 
 logger = logging.getLogger(__name__)
 READ_BATCH = 1000
+MAX_RETRIES = 16  # 10 ms doubling to 1 s: about 10 s of looking after a wake-up
 
 
 def group_name(tenant_id: uuid.UUID | str) -> str:
@@ -105,32 +107,59 @@ class TenantHub:
         try:
             if self._layer is not None:
                 await self._layer.group_add(group_name(self.tenant_id), self._channel)
+                await self._confirm_subscription()
             self.cursor = await db(log_head, self.tenant_id)
             self._ready.set()
+            # A wake-up that finds nothing readable means a commit is held behind an older open
+            # transaction (the gap-free horizon): look again soon, backing off to the poll rate.
+            retries = 0
             while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), settings.EVENTS_POLL_INTERVAL_S)
-                except TimeoutError:
-                    pass
+                timeout = (min(0.01 * 2 ** (retries - 1), 1.0) if retries
+                           else settings.EVENTS_POLL_INTERVAL_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                woken = self._wake.is_set()
                 self._wake.clear()
-                await self._pull()
+                if await self._pull():
+                    retries = 0
+                elif woken:
+                    retries = 1
+                elif retries:
+                    retries = retries + 1 if retries < MAX_RETRIES else 0
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("event hub for tenant %s stopped", self.tenant_id)
             raise
 
-    async def _pull(self) -> None:
+    async def _confirm_subscription(self, attempts: int = 20) -> None:
+        """Wait until our own wake-up comes back: the layer subscribes asynchronously."""
+        for _ in range(attempts):
+            await self._layer.group_send(group_name(self.tenant_id),
+                                         {"type": "log.committed", "tenant": str(self.tenant_id)})
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+                break
+            except TimeoutError:
+                continue
+        else:
+            logger.warning("no wake-up echo for tenant %s; relying on polling", self.tenant_id)
+        self._wake.clear()
+
+    async def _pull(self) -> int:
+        """Read everything readable after the cursor and hand it out; returns how many."""
+        pulled = 0
         while True:
             batch = await db(read_log, after=self.cursor, limit=READ_BATCH,
                              tenant_id=self.tenant_id)
             if not batch:
-                return
+                return pulled
+            pulled += len(batch)
             self.cursor = batch[-1].position
             for subscriber in list(self.subscribers):
                 subscriber.offer(batch)
             if len(batch) < READ_BATCH:
-                return
+                return pulled
 
     async def close(self) -> None:
         self._task.cancel()

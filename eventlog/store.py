@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from core import context
 from core.errors import VersionConflict
@@ -77,6 +78,83 @@ def recorded(row: Event) -> RecordedEvent:
     )
 
 
+_COLUMNS = ("tenant_id", "stream_type", "stream_id", "version", "type", "schema_version", "data",
+            "metadata", "recorded_at")
+_PG_CASTS = ("uuid", "varchar", "varchar", "integer", "varchar", "smallint", "jsonb", "jsonb",
+             "timestamptz")
+
+
+def _insert_sql(vendor: str, count: int) -> str:
+    """One INSERT that writes the events only if the stream is still at the expected version."""
+    if vendor == "postgresql":
+        row = "(" + ", ".join(f"%s::{cast}" for cast in _PG_CASTS) + ")"
+    else:
+        row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    columns = ", ".join(_COLUMNS)
+    return (
+        f"INSERT INTO eventlog_event ({columns}) "
+        f"SELECT * FROM (VALUES {', '.join([row] * count)}) AS v "
+        "WHERE (SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = %s) = %s "
+        "RETURNING version, position"
+    )
+
+
+def _execute_insert(sql: str, params: list[Any]) -> list[tuple[int, int]]:
+    """Run the insert; on PostgreSQL with server-side binding so the statement is prepared once."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    import psycopg
+
+    connection.ensure_connection()
+    try:
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    except psycopg.errors.UniqueViolation as exc:
+        raise IntegrityError(str(exc)) from exc
+
+
+def _insert(stream: Stream, expected_version: int, events: Sequence[object],
+            meta: dict[str, Any]) -> list[RecordedEvent]:
+    now = timezone.now()
+    postgres = connection.vendor == "postgresql"
+    fields = [Event._meta.get_field(name) for name in _COLUMNS]
+    rows: list[dict[str, Any]] = []
+    params: list[Any] = []
+    for offset, payload in enumerate(events, start=1):
+        name = schema.type_name(payload)
+        row = {"tenant_id": stream.tenant_id, "stream_type": stream.type, "stream_id": stream.id,
+               "version": expected_version + offset, "type": name,
+               "schema_version": schema.current_version(name), "data": schema.to_data(payload),
+               "metadata": meta, "recorded_at": now}
+        rows.append(row)
+        if postgres:
+            from psycopg.types.json import Jsonb
+
+            params += [row[name] if name not in ("data", "metadata") else Jsonb(row[name])
+                       for name in _COLUMNS]
+        else:
+            params += [field.get_db_prep_save(row[field.name], connection) for field in fields]
+    params += [stream.id, expected_version]
+    try:
+        inserted = _execute_insert(_insert_sql(connection.vendor, len(rows)), params)
+    except IntegrityError as exc:
+        raise VersionConflict(
+            f"{stream.type} {stream.id} was changed concurrently; reload it and try again."
+        ) from exc
+    if not inserted:
+        current = (Event.objects.filter(stream_id=stream.id).order_by("-version")
+                   .values_list("version", flat=True).first()) or 0
+        raise VersionConflict(
+            f"{stream.type} {stream.id} is at version {current}, not {expected_version}; "
+            "reload it and try again."
+        )
+    positions = dict(inserted)
+    return [RecordedEvent(position=positions[row["version"]], **row) for row in rows]
+
+
 def append(stream: Stream, expected_version: int, events: Sequence[object],
            *, metadata: dict[str, Any] | None = None) -> list[RecordedEvent]:
     """Append events to a stream at `expected_version` (0 for a new stream).
@@ -86,36 +164,18 @@ def append(stream: Stream, expected_version: int, events: Sequence[object],
     """
     if not events:
         return []
+    from eventlog import projections, realtime  # imported late: both import this module
+
     meta = {**context.current().as_dict(), **(metadata or {})}
+    types = {schema.type_name(payload) for payload in events}
+    if (connection.vendor == "postgresql" and connection.get_autocommit()
+            and not projections.handles_any(types)):
+        # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
+        result = _insert(stream, expected_version, events, meta)
+        realtime.notify_committed(stream.tenant_id)
+        return result
     with transaction.atomic(savepoint=False):
-        current = (Event.objects.filter(stream_id=stream.id)
-                   .order_by("-version").values_list("version", flat=True).first()) or 0
-        if current != expected_version:
-            raise VersionConflict(
-                f"{stream.type} {stream.id} is at version {current}, not {expected_version}; "
-                "reload it and try again."
-            )
-        rows = [
-            Event(
-                tenant_id=stream.tenant_id, stream_type=stream.type, stream_id=stream.id,
-                version=expected_version + offset, type=schema.type_name(payload),
-                schema_version=schema.current_version(schema.type_name(payload)),
-                data=schema.to_data(payload), metadata=meta,
-            )
-            for offset, payload in enumerate(events, start=1)
-        ]
-        try:
-            Event.objects.bulk_create(rows)
-        except IntegrityError as exc:
-            if "eventlog_stream_version" in str(exc) or "UNIQUE" in str(exc):
-                raise VersionConflict(
-                    f"{stream.type} {stream.id} was changed concurrently; reload it and try again."
-                ) from exc
-            raise
-        result = [recorded(row) for row in rows]
-
-        from eventlog import projections, realtime  # imported late: both import this module
-
+        result = _insert(stream, expected_version, events, meta)
         projections.apply_inline(result)
         transaction.on_commit(partial(realtime.notify_committed, stream.tenant_id))
     return result

@@ -217,7 +217,6 @@ async def test_redis_layer_wakes_hubs_of_other_processes(settings, redis_url, te
     monkeypatch.setattr(realtime.hubs, "wake", lambda tenant_id: None)
     comm = socket(tenant_a)
     assert (await comm.connect())[0]
-    await asyncio.sleep(0.5)  # Redis confirms SUBSCRIBE asynchronously; polling covers it live
     written = await write(tenant_a.tenant_id, 2)
     assert positions(await receive_messages(comm, 2, timeout=5)) == [e.position for e in written]
     await comm.disconnect()

@@ -1,0 +1,209 @@
+"""Event-log append throughput on PostgreSQL against a raw INSERT of the same rows, same run.
+
+For 1 and 8 concurrent writers (separate processes, each with its own connection):
+  - raw:    one INSERT statement of two rows (autocommit) into a copy of the event table
+            (same columns, indexes and unique constraint, no triggers), through psycopg.
+  - append: eventlog.store.append(stream, expected_version, [two events]) through Django:
+            version check, insert with the position trigger, inline projections, on-commit hook.
+During the 8-writer append run, two followers read the log by position: the platform's
+gap-free reader and a naive `position > cursor` reader; both are checked against the table.
+
+Goal: append >= 0.6 x raw while the gap-free follower misses nothing.
+Usage: .venv/bin/python bench/eventlog.py [--seconds 5]
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from core.services import POSTGRES_URL  # noqa: E402
+
+DB_NAME = "automl_bench_eventlog"
+ADMIN_URL = POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
+BENCH_URL = POSTGRES_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
+DATA = json.dumps({"epoch": 3, "loss": 0.4213, "metrics": {"accuracy": 0.91}})
+META = json.dumps({"actor": "bench", "request_id": "r"})
+
+
+def bench_env() -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": BENCH_URL, "DJANGO_SETTINGS_MODULE":
+            "config.settings.local", "DATA_DIR": tempfile.gettempdir() + "/automl-bench",
+            "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+
+
+def create_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=bench_env(),
+                   check=True)
+    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_raw (LIKE eventlog_event INCLUDING ALL)")
+
+
+def drop_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def setup_django() -> None:
+    os.environ.update(bench_env())
+    import django
+
+    django.setup()
+
+
+def raw_writer(start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+    tenant, stream = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+        start.wait()
+        version, count = 0, 0
+        while time.time() < stop_at.value:
+            conn.execute(
+                "INSERT INTO bench_raw (tenant_id, stream_type, stream_id, version, type, "
+                "schema_version, data, metadata, recorded_at) VALUES "
+                "(%s, 'bench', %s, %s, 'BenchTicked', 1, %s, %s, now()), "
+                "(%s, 'bench', %s, %s, 'BenchTicked', 1, %s, %s, now())",
+                (tenant, stream, version + 1, DATA, META, tenant, stream, version + 2, DATA,
+                 META))
+            version += 2
+            count += 2
+    out.put(count)
+
+
+def _bench_event() -> type:
+    from dataclasses import dataclass
+
+    from eventlog.schema import event
+
+    @event("BenchTicked")
+    @dataclass(frozen=True)
+    class BenchTicked:
+        epoch: int
+        loss: float
+        metrics: dict
+
+    return BenchTicked
+
+
+def append_writer(tenant: str, start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+    setup_django()
+    from eventlog.store import Stream, append
+
+    ticked = _bench_event()
+    stream = Stream.of(tenant, "bench", uuid.uuid4())
+    events = [ticked(epoch=3, loss=0.4213, metrics={"accuracy": 0.91})] * 2
+    append(stream, 0, events)  # warm the connection and caches before the clock starts
+    version, count = 2, 0
+    start.wait()
+    while time.time() < stop_at.value:
+        append(stream, version, events)
+        version += 2
+        count += 2
+    out.put(count)
+
+
+def follower(tenant: str, naive: bool, start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+    setup_django()
+    from django.db import connection
+
+    from eventlog.store import read_log
+
+    def naive_page(after: int) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT position FROM eventlog_event WHERE tenant_id = %s AND "
+                           "position > %s ORDER BY position LIMIT 500", [tenant, after])
+            return [row[0] for row in cursor.fetchall()]
+
+    seen, cursor_pos = [], 0
+    start.wait()
+    while True:
+        finished = time.time() > stop_at.value + 1.0
+        page = (naive_page(cursor_pos) if naive else
+                [e.position for e in read_log(tenant_id=tenant, after=cursor_pos, limit=500)])
+        seen += page
+        if page:
+            cursor_pos = page[-1]
+        elif finished:
+            break
+    out.put(seen)
+
+
+def run(kind: str, writers: int, seconds: float, follow: bool = False) -> dict:
+    ctx = mp.get_context("spawn")
+    start, out, stop_at = ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0)
+    tenant = str(uuid.uuid4())
+    procs = []
+    for _ in range(writers):
+        args = (start, stop_at, out) if kind == "raw" else (tenant, start, stop_at, out)
+        procs.append(ctx.Process(target=raw_writer if kind == "raw" else append_writer,
+                                 args=args))
+    followers = []
+    if follow:
+        followers_out = ctx.Queue()
+        for naive in (False, True):
+            followers.append(ctx.Process(target=follower,
+                                         args=(tenant, naive, start, stop_at, followers_out)))
+    for proc in procs + followers:
+        proc.start()
+    time.sleep(4.0 if kind == "append" else 1.0)  # let every process set up before the clock
+    stop_at.value = time.time() + seconds
+    began = time.time()
+    start.set()
+    total = sum(out.get() for _ in procs)
+    elapsed = time.time() - began
+    result = {"kind": kind, "writers": writers, "events": total, "per_s": total / elapsed}
+    if follow:
+        results = [followers_out.get() for _ in followers]
+        with psycopg.connect(BENCH_URL) as conn:
+            stored = [row[0] for row in conn.execute(
+                "SELECT position FROM eventlog_event WHERE tenant_id = %s ORDER BY position",
+                [tenant])]
+        for label, seen in zip(("gap_free", "naive"), sorted(results, key=len, reverse=True),
+                               strict=True):
+            result[label] = {"missed": len(set(stored) - set(seen)),
+                             "duplicates": len(seen) - len(set(seen)),
+                             "out_of_order": sum(b <= a for a, b in zip(seen, seen[1:]))}
+    for proc in procs + followers:
+        proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    create_database()
+    try:
+        figures = {}
+        for writers in (1, 8):
+            raw = run("raw", writers, args.seconds)
+            appended = run("append", writers, args.seconds, follow=writers == 8)
+            figures[writers] = (raw, appended)
+            ratio = appended["per_s"] / raw["per_s"]
+            print(f"{writers} writer(s): append {appended['per_s']:8.0f} events/s   "
+                  f"raw INSERT {raw['per_s']:8.0f} events/s   ratio {ratio:.2f} x "
+                  f"(goal >= 0.6 x)")
+            if "gap_free" in appended:
+                print(f"  follower during the run: gap-free reader {appended['gap_free']}; "
+                      f"naive position reader {appended['naive']}")
+        out_dir = ROOT / "bench" / "results"
+        out_dir.mkdir(exist_ok=True)
+        (out_dir / "eventlog.json").write_text(json.dumps(figures, indent=2))
+    finally:
+        drop_database()
+
+
+if __name__ == "__main__":
+    main()
