@@ -17,10 +17,11 @@ How, end to end, as production runs it:
   (on uvloop) that stamp `time.time()` on each message as it is received;
 * a writer in a separate (spawned) process with Django set up on the same database appends
   one `BenchTicked` event per transaction with `eventlog.store.append` at `--rate` events/s
-  for `--seconds`. The commit instant is stamped by a `transaction.on_commit` callback
-  registered before `append`'s own (so it runs first, right after COMMIT and before the
-  wake-up is published); the time `append` returns is recorded too, and the gap between the
-  two (publishing the wake-up) is reported.
+  for `--seconds`, in autocommit as a worker would (for an event type with no inline
+  projection that is append's single-statement path). The commit instant is stamped by
+  wrapping `eventlog.realtime.notify_committed`, which append calls right after its commit,
+  just before the wake-up is published; the time `append` returns is recorded too, and the
+  gap between the two (publishing the wake-up) is reported.
 
 Latency of one delivery = receipt time - commit time (one clock: same machine). Reported:
 p50/p95/p99/max over all deliveries, deliveries received vs expected (N x events), missing
@@ -30,9 +31,9 @@ Diagnostics printed with each phase: the spread between the first and the last s
 an event; CPU share of each server and client process; and how many events were not yet
 readable when `append` returned. Readers of the log stop below the oldest transaction still
 running anywhere in the PostgreSQL cluster (eventlog.guards, the gap-free horizon), so a hub
-woken then reads nothing and the event waits for the next wake-up (next event) or poll
-(`EVENTS_POLL_INTERVAL_S`). Such events are counted (a lower bound: the horizon may move
-between the hub's read and the writer's check) and their latencies shown apart.
+woken then reads nothing and must look again later (eventlog.realtime retries, backing off).
+Such events are counted (a lower bound: the horizon may move between the hub's read and the
+writer's check) and their latencies shown apart.
 
 Anchors, in the same run and at the same rate: (a) raw Redis `PUBLISH` from one process to a
 subscriber in another (the floor any Redis-layer design pays), (b) the same pipeline with a
@@ -133,11 +134,23 @@ def writer_main(conn: Any, env: dict[str, str]) -> None:
     import django
 
     django.setup()
-    from django.db import connection, transaction
+    from django.db import connection
 
+    from eventlog import realtime
     from eventlog.guards import POSITION_SHIFT
     from eventlog.store import Stream, append
 
+    # The commit instant: `append` calls `realtime.notify_committed` right after its commit
+    # (directly on its single-statement autocommit path, through on_commit otherwise), so
+    # stamp the time there, just before the wake-up is published. Nothing else changes.
+    publish = realtime.notify_committed
+    stamps: list[float] = []
+
+    def stamped_notify(tenant_id: Any) -> None:
+        stamps.append(time.time())
+        publish(tenant_id)
+
+    realtime.notify_committed = stamped_notify
     horizon_sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
     conn.send("ready")
     while True:
@@ -153,19 +166,16 @@ def writer_main(conn: Any, env: dict[str, str]) -> None:
             delay = start + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            stamp: dict[str, float] = {}
-            with transaction.atomic():
-                # Registered before append's own on_commit (the wake-up), so it runs first.
-                transaction.on_commit(lambda stamp=stamp: stamp.setdefault("commit", time.time()))
-                recorded = append(stream, n, [BenchTicked(n=n)])
+            stamps.clear()
+            recorded = append(stream, n, [BenchTicked(n=n)])  # autocommit, as a worker calls it
             returned = time.time()
             # Diagnostic: can a reader see this event yet? Readers stop below the oldest
             # transaction still running in the cluster (eventlog.guards), so a hub woken
-            # now would read nothing and the event would wait for the next wake-up or poll.
+            # now reads nothing and must look again later.
             with connection.cursor() as cursor:
                 cursor.execute(horizon_sql)
                 visible = recorded[0].position < cursor.fetchone()[0] << POSITION_SHIFT
-            rows.append((recorded[0].position, stamp["commit"], returned, visible))
+            rows.append((recorded[0].position, stamps[0], returned, visible))
         conn.send(rows)
 
 

@@ -1,7 +1,9 @@
 """Database-side rules of the event table: append-only, and gap-free positions on PostgreSQL.
 
 PostgreSQL: each row's position is `(transaction id << 12) + n`, n counting the events of the
-transaction. Every transaction whose id is below `pg_snapshot_xmin(pg_current_snapshot())` has
+transaction. `eventlog.store.append` computes these positions in its INSERT; a trigger assigns
+them to any other insert (its WHEN clause skips rows that already carry one of the writing
+transaction's positions). Every transaction whose id is below `pg_snapshot_xmin(pg_current_snapshot())` has
 finished, so a reader that only returns positions below `xmin << 12` can never later meet a
 smaller position committing late: following the log by position is gap-free without any lock
 between writers. A transaction may append at most 4,096 events.
@@ -27,7 +29,9 @@ BEGIN
 END $$;
 DROP TRIGGER IF EXISTS eventlog_position ON {TABLE};
 CREATE TRIGGER eventlog_position BEFORE INSERT ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION eventlog_assign_position();
+    FOR EACH ROW
+    WHEN (NEW.position >> {POSITION_SHIFT} IS DISTINCT FROM pg_current_xact_id()::text::bigint)
+    EXECUTE FUNCTION eventlog_assign_position();
 """
 
 _POSTGRES_GUARDS = f"""
@@ -80,6 +84,14 @@ def drop_guards(connection: BaseDatabaseWrapper) -> None:
         else:
             for statement in _SQLITE_DROP_GUARDS:
                 cursor.execute(statement)
+
+
+# The position block of the current transaction: (base, events already appended in it).
+POSTGRES_TX_BLOCK = (
+    f"SELECT (pg_current_xact_id()::text::bigint << {POSITION_SHIFT}) AS base, "
+    "coalesce(nullif(current_setting('eventlog.tx_events', true), ''), '0')::integer AS n"
+)
+POSTGRES_CLAIM = "set_config('eventlog.tx_events', (tx.n + {count})::text, true)"
 
 
 def safe_horizon_sql(connection: BaseDatabaseWrapper) -> str | None:

@@ -70,8 +70,12 @@ def current_version(name: str) -> int:
 
 
 def to_data(payload: object) -> dict[str, Any]:
-    """The JSON-ready data of an event instance."""
-    return dataclasses.asdict(payload)  # type: ignore[arg-type]
+    """The JSON-ready data of an event instance (shallow: events hold JSON values, not objects)."""
+    return {
+        f.name: (dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        for f in dataclasses.fields(payload)  # type: ignore[arg-type]
+        for value in (getattr(payload, f.name),)
+    }
 
 
 def upcast(name: str, schema_version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:

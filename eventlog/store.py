@@ -5,6 +5,8 @@ same transaction and, after commit, wakes the live stream. Readers that follow t
 by position (`read_log`) never return a position that a later commit could precede.
 """
 
+import functools
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,7 +14,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from core import context
@@ -84,62 +88,77 @@ _PG_CASTS = ("uuid", "varchar", "varchar", "integer", "varchar", "smallint", "js
              "timestamptz")
 
 
+@functools.lru_cache(maxsize=64)
 def _insert_sql(vendor: str, count: int) -> str:
-    """One INSERT that writes the events only if the stream is still at the expected version."""
-    if vendor == "postgresql":
-        row = "(" + ", ".join(f"%s::{cast}" for cast in _PG_CASTS) + ")"
-    else:
-        row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    """One INSERT that writes the events only if the stream is still at the expected version.
+
+    On PostgreSQL it also numbers the rows within the transaction's position block itself,
+    which spares a trigger call per row.
+    """
     columns = ", ".join(_COLUMNS)
+    head = "(SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = %s) = %s"
+    if vendor == "postgresql":
+        row = "(%s::integer, " + ", ".join(f"%s::{cast}" for cast in _PG_CASTS) + ")"
+        return (
+            f"WITH tx AS ({guards.POSTGRES_TX_BLOCK}), "
+            f"claim AS (SELECT {guards.POSTGRES_CLAIM.format(count=count)} FROM tx) "
+            f"INSERT INTO eventlog_event (position, {columns}) "
+            f"SELECT tx.base + tx.n + v.idx, {', '.join('v.' + c for c in _COLUMNS)} "
+            f"FROM tx, claim, (VALUES {', '.join([row] * count)}) AS v (idx, {columns}) "
+            f"WHERE {head} RETURNING version, position"
+        )
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     return (
         f"INSERT INTO eventlog_event ({columns}) "
         f"SELECT * FROM (VALUES {', '.join([row] * count)}) AS v "
-        "WHERE (SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = %s) = %s "
-        "RETURNING version, position"
+        f"WHERE {head} RETURNING version, position"
     )
 
 
-def _execute_insert(sql: str, params: list[Any]) -> list[tuple[int, int]]:
+def _execute_insert(db: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple]:
     """Run the insert; on PostgreSQL with server-side binding so the statement is prepared once."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
     import psycopg
 
-    connection.ensure_connection()
+    db.ensure_connection()
+    raw = db.connection
+    cursor = getattr(raw, "_eventlog_cursor", None)
+    if cursor is None or cursor.closed:
+        cursor = raw._eventlog_cursor = psycopg.Cursor(raw)
     try:
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall()
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
     except psycopg.errors.UniqueViolation as exc:
         raise IntegrityError(str(exc)) from exc
 
 
-def _insert(stream: Stream, expected_version: int, events: Sequence[object],
-            meta: dict[str, Any]) -> list[RecordedEvent]:
+def _row_params(db: BaseDatabaseWrapper, index: int, row: dict[str, Any]) -> list[Any]:
+    if db.vendor == "postgresql":
+        return [index, row["tenant_id"], row["stream_type"], row["stream_id"], row["version"],
+                row["type"], row["schema_version"], json.dumps(row["data"], cls=DjangoJSONEncoder),
+                json.dumps(row["metadata"]), row["recorded_at"]]
+    return [Event._meta.get_field(name).get_db_prep_save(row[name], db) for name in _COLUMNS]
+
+
+def _insert(db: BaseDatabaseWrapper, stream: Stream, expected_version: int,
+            events: Sequence[object], meta: dict[str, Any]) -> list[RecordedEvent]:
     now = timezone.now()
-    postgres = connection.vendor == "postgresql"
-    fields = [Event._meta.get_field(name) for name in _COLUMNS]
     rows: list[dict[str, Any]] = []
     params: list[Any] = []
-    for offset, payload in enumerate(events, start=1):
+    for offset, payload in enumerate(events):
         name = schema.type_name(payload)
         row = {"tenant_id": stream.tenant_id, "stream_type": stream.type, "stream_id": stream.id,
-               "version": expected_version + offset, "type": name,
+               "version": expected_version + offset + 1, "type": name,
                "schema_version": schema.current_version(name), "data": schema.to_data(payload),
                "metadata": meta, "recorded_at": now}
         rows.append(row)
-        if postgres:
-            from psycopg.types.json import Jsonb
-
-            params += [row[name] if name not in ("data", "metadata") else Jsonb(row[name])
-                       for name in _COLUMNS]
-        else:
-            params += [field.get_db_prep_save(row[field.name], connection) for field in fields]
+        params += _row_params(db, offset, row)
     params += [stream.id, expected_version]
     try:
-        inserted = _execute_insert(_insert_sql(connection.vendor, len(rows)), params)
+        inserted = _execute_insert(db, _insert_sql(db.vendor, len(rows)), params)
     except IntegrityError as exc:
         raise VersionConflict(
             f"{stream.type} {stream.id} was changed concurrently; reload it and try again."
@@ -166,16 +185,16 @@ def append(stream: Stream, expected_version: int, events: Sequence[object],
         return []
     from eventlog import projections, realtime  # imported late: both import this module
 
+    db = connections[DEFAULT_DB_ALIAS]
     meta = {**context.current().as_dict(), **(metadata or {})}
     types = {schema.type_name(payload) for payload in events}
-    if (connection.vendor == "postgresql" and connection.get_autocommit()
-            and not projections.handles_any(types)):
+    if db.vendor == "postgresql" and db.get_autocommit() and not projections.handles_any(types):
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
-        result = _insert(stream, expected_version, events, meta)
+        result = _insert(db, stream, expected_version, events, meta)
         realtime.notify_committed(stream.tenant_id)
         return result
     with transaction.atomic(savepoint=False):
-        result = _insert(stream, expected_version, events, meta)
+        result = _insert(db, stream, expected_version, events, meta)
         projections.apply_inline(result)
         transaction.on_commit(partial(realtime.notify_committed, stream.tenant_id))
     return result

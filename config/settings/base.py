@@ -70,6 +70,11 @@ def database_from_env(url: str) -> dict:
     else:
         db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         db["CONN_HEALTH_CHECKS"] = True
+        # Django turns psycopg's prepared statements off (threshold None). A huge threshold
+        # keeps the ORM unprepared but lets the event-log append prepare its one hot statement
+        # (prepare=True). Behind PgBouncer in transaction mode it needs max_prepared_statements.
+        db["OPTIONS"] = {"prepare_threshold": env.int("DATABASE_PREPARE_THRESHOLD",
+                                                       default=1 << 30)}
     return db
 
 
