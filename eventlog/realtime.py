@@ -8,14 +8,16 @@ only latency: hubs also poll while they have sockets.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
@@ -24,7 +26,16 @@ from eventlog.store import RecordedEvent, log_head, read_log
 
 logger = logging.getLogger(__name__)
 READ_BATCH = 1000
-MAX_RETRIES = 16  # 10 ms doubling to 1 s: about 10 s of looking after a wake-up
+MAX_RETRIES = 30
+
+
+def retry_delay(attempt: int) -> float:
+    """How long a hub waits before its n-th look at a commit held behind the horizon.
+
+    Every 5 ms for the first 100 ms (short transactions end quickly), then doubling to 1 s:
+    about 10 s in all before falling back to the poll interval.
+    """
+    return 0.005 if attempt <= 20 else min(0.01 * 2 ** (attempt - 20), 1.0)
 
 
 def group_name(tenant_id: uuid.UUID | str) -> str:
@@ -37,17 +48,47 @@ def _remote_layer() -> Any:
     return None if layer is None or isinstance(layer, InMemoryChannelLayer) else layer
 
 
+class _Publisher:
+    """A background event loop per process that keeps the channel layer's connection open.
+
+    Calling the layer through async_to_sync from plain threads would start a new loop, and a
+    new Redis connection, for every commit; here a wake-up is handed over and not waited for.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="eventlog-publisher",
+                                 daemon=True).start()
+            return self._loop
+
+    def send(self, layer: Any, group: str, message: dict) -> None:
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message),
+                                                  self._running_loop())
+        future.add_done_callback(_log_failure)
+
+
+def _log_failure(future: concurrent.futures.Future) -> None:
+    if future.exception() is not None:  # the log is the truth: a lost wake-up waits for a poll
+        logger.warning("could not publish a wake-up: %r", future.exception())
+
+
+_publisher = _Publisher()
+
+
 def notify_committed(tenant_id: uuid.UUID) -> None:
     """After a commit: wake the tenant's hubs in this process and, through the layer, elsewhere."""
     hubs.wake(tenant_id)
     layer = _remote_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group_name(tenant_id),
-                                        {"type": "log.committed", "tenant": str(tenant_id)})
-    except Exception:  # the log is the truth: a lost wake-up only waits for the next poll
-        logger.warning("could not publish wake-up for tenant %s", tenant_id, exc_info=True)
+    if layer is not None:
+        _publisher.send(layer, group_name(tenant_id),
+                        {"type": "log.committed", "tenant": str(tenant_id)})
 
 
 async def db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -114,8 +155,7 @@ class TenantHub:
             # transaction (the gap-free horizon): look again soon, backing off to the poll rate.
             retries = 0
             while True:
-                timeout = (min(0.01 * 2 ** (retries - 1), 1.0) if retries
-                           else settings.EVENTS_POLL_INTERVAL_S)
+                timeout = retry_delay(retries) if retries else settings.EVENTS_POLL_INTERVAL_S
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 woken = self._wake.is_set()

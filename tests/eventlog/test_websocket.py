@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,11 +11,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection, transaction
 
 from accounts.models import User
 from config.asgi import application
 from eventlog import realtime
-from eventlog.store import read_log
+from eventlog.store import append, read_log
 from tests.eventlog.helpers import WidgetMade, append_closing, widget
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -219,4 +221,38 @@ async def test_redis_layer_wakes_hubs_of_other_processes(settings, redis_url, te
     assert (await comm.connect())[0]
     written = await write(tenant_a.tenant_id, 2)
     assert positions(await receive_messages(comm, 2, timeout=5)) == [e.position for e in written]
+    await comm.disconnect()
+
+
+async def test_event_held_behind_an_open_transaction_arrives_once_it_ends(
+        settings, tenant_a, postgres_only):
+    """The wake-up finds nothing readable yet; the hub keeps looking instead of waiting a poll.
+
+    The older transaction rolls back, so no wake-up of its own announces that it ended.
+    """
+    settings.EVENTS_POLL_INTERVAL_S = 60
+    comm = socket(tenant_a)
+    assert (await comm.connect())[0]
+    opened, release = threading.Event(), threading.Event()
+
+    def hold_a_transaction() -> None:
+        try:
+            with transaction.atomic():
+                append(widget(uuid.UUID(tenant_a.tenant_id)), 0, [WidgetMade(size=0)])
+                opened.set()
+                release.wait(timeout=10)
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_a_transaction)
+    holder.start()
+    assert await sync_to_async(opened.wait)(10)
+    try:
+        fast = await write(tenant_a.tenant_id, 1)
+        assert await comm.receive_nothing(timeout=0.3)  # behind the horizon: not yet readable
+    finally:
+        release.set()
+        await sync_to_async(holder.join)(10)
+    assert positions(await receive_messages(comm, 1, timeout=3)) == [fast[0].position]
     await comm.disconnect()
