@@ -106,7 +106,8 @@ class ProjectPatch(ProjectIn):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
-def valid(serializer_class: type[serializers.Serializer], request: Request, **kwargs: object) -> dict:
+def valid(serializer_class: type[serializers.Serializer], request: Request,
+          **kwargs: object) -> dict:
     """Validated input or a 400 with `fields` (raised by DRF, shaped by our handler)."""
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)

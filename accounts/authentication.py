@@ -21,7 +21,8 @@ def access_for_token(secret: str) -> tuple[User, TenantAccess] | None:
     now = timezone.now()
     if token is None or not token.user.is_active or (token.expires_at and token.expires_at <= now):
         return None
-    membership = Membership.objects.for_tenant(token.tenant_id).filter(user_id=token.user_id).first()
+    membership = (Membership.objects.for_tenant(token.tenant_id)
+                  .filter(user_id=token.user_id).first())
     if membership is None:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -92,7 +92,8 @@ def redeem_websocket_ticket(secret: str) -> TenantAccess | None:
     if not used:
         return None
     ticket = WebsocketTicket.objects.get(digest=key)
-    membership = Membership.objects.for_tenant(ticket.tenant_id).filter(user_id=ticket.user_id).first()
+    membership = (Membership.objects.for_tenant(ticket.tenant_id)
+                  .filter(user_id=ticket.user_id).first())
     if membership is None:
         return None
     return TenantAccess(tenant_id=ticket.tenant_id, user_id=ticket.user_id, role=membership.role)

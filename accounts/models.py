@@ -73,7 +73,9 @@ class Membership(models.Model):
     objects = TenantScopedManager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="one_role_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="one_role_per_tenant"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.tenant_id}:{self.role}"
@@ -130,7 +132,8 @@ class Project(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], condition=Q(archived_at__isnull=True),
+            models.UniqueConstraint(fields=["tenant", "name"],
+                                    condition=Q(archived_at__isnull=True),
                                     name="project_name_unique_while_active"),
         ]
         indexes = [models.Index(fields=["tenant", "created_at"], name="project_tenant_created")]

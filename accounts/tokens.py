@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 
-TOKEN_PREFIX = "aml_"
+TOKEN_PREFIX = "aml_"  # noqa: S105 - a public prefix, not a secret
 TICKET_PREFIX = "wst_"
 
 

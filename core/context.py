@@ -23,7 +23,10 @@ class Metadata:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-_current: contextvars.ContextVar[Metadata] = contextvars.ContextVar("metadata", default=Metadata())
+# Metadata is frozen, so sharing the default instance is safe.
+_current: contextvars.ContextVar[Metadata] = contextvars.ContextVar(
+    "metadata", default=Metadata()  # noqa: B039
+)
 
 
 def current() -> Metadata:

@@ -43,7 +43,8 @@ class NotFound(ApiError):
 
 
 class WrongState(ApiError):
-    status, code, default_message = 409, "wrong_state", "The object is not in a state that allows this."
+    status, code = 409, "wrong_state"
+    default_message = "The object is not in a state that allows this."
 
 
 class VersionConflict(ApiError):

@@ -28,7 +28,8 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def error_response(code: str, message: str, status: int, fields: dict | None = None) -> JsonResponse:
+def error_response(code: str, message: str, status: int,
+                   fields: dict | None = None) -> JsonResponse:
     """A plain Django response in the API's error shape, for middleware and URL fallbacks."""
     return JsonResponse(error_body(code, message, fields), status=status)
 

@@ -36,7 +36,8 @@ class Aggregate:
         """Replay a stream; another tenant's stream is NotFound, exactly like a missing one."""
         aggregate = cls(tenant_id, stream_id)
         for event in load_stream(aggregate.stream.id):
-            if event.tenant_id != aggregate.stream.tenant_id or event.stream_type != cls.stream_type:
+            foreign = event.tenant_id != aggregate.stream.tenant_id
+            if foreign or event.stream_type != cls.stream_type:
                 raise NotFound(cls.not_found_message)
             aggregate.apply(event)
         if must_exist and not aggregate.exists:

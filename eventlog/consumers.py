@@ -67,7 +67,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 '"stream_id": ...}.', "fields": {}}})
             return
         stream_type, stream_id = message.get("stream_type"), message.get("stream_id")
-        if not isinstance(stream_type, str) or not (stream_id is None or isinstance(stream_id, str)):
+        if not isinstance(stream_type, str) or not isinstance(stream_id, str | None):
             await self._send({"type": "error", "error": {
                 "code": "invalid", "message": "stream_type must be a string.",
                 "fields": {"stream_type": ["A string is required."]}}})

@@ -3,10 +3,10 @@
 PostgreSQL: each row's position is `(transaction id << 12) + n`, n counting the events of the
 transaction. `eventlog.store.append` computes these positions in its INSERT; a trigger assigns
 them to any other insert (its WHEN clause skips rows that already carry one of the writing
-transaction's positions). Every transaction whose id is below `pg_snapshot_xmin(pg_current_snapshot())` has
-finished, so a reader that only returns positions below `xmin << 12` can never later meet a
-smaller position committing late: following the log by position is gap-free without any lock
-between writers. A transaction may append at most 4,096 events.
+transaction's positions). Every transaction whose id is below
+`pg_snapshot_xmin(pg_current_snapshot())` has finished, so a reader that only returns positions
+below `xmin << 12` can never later meet a smaller position committing late: following the log
+by position is gap-free without any lock between writers. At most 4,096 events per transaction.
 """
 
 from django.db.backends.base.base import BaseDatabaseWrapper

@@ -33,7 +33,8 @@ class Event(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stream_id", "version"], name="eventlog_stream_version"),
+            models.UniqueConstraint(fields=["stream_id", "version"],
+                                    name="eventlog_stream_version"),
         ]
         indexes = [
             models.Index(fields=["tenant_id", "position"], name="eventlog_tenant_position"),

@@ -203,10 +203,8 @@ class TenantHub:
 
     async def close(self) -> None:
         self._task.cancel()
-        try:
-            await self._task
-        except (asyncio.CancelledError, Exception):
-            pass
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task  # its failure, if any, was logged when it happened
         if self._layer is not None:
             try:
                 await self._layer.group_discard(group_name(self.tenant_id), self._channel)
@@ -286,10 +284,8 @@ class HubRegistry:
         for loop_hubs in loops:
             hub = loop_hubs.hubs.get(tenant_id)
             if hub is not None and not loop_hubs.loop.is_closed():
-                try:
+                with contextlib.suppress(RuntimeError):  # the loop closed just now
                     loop_hubs.loop.call_soon_threadsafe(hub.wake)
-                except RuntimeError:  # the loop closed between the check and the call
-                    pass
 
 
 hubs = HubRegistry()

@@ -100,7 +100,7 @@ def _insert_sql(vendor: str, count: int) -> str:
     if vendor == "postgresql":
         row = "(%s::integer, " + ", ".join(f"%s::{cast}" for cast in _PG_CASTS) + ")"
         return (
-            f"WITH tx AS ({guards.POSTGRES_TX_BLOCK}), "
+            f"WITH tx AS ({guards.POSTGRES_TX_BLOCK}), "  # noqa: S608 - no user input
             f"claim AS (SELECT {guards.POSTGRES_CLAIM.format(count=count)} FROM tx) "
             f"INSERT INTO eventlog_event (position, {columns}) "
             f"SELECT tx.base + tx.n + v.idx, {', '.join('v.' + c for c in _COLUMNS)} "
@@ -109,7 +109,7 @@ def _insert_sql(vendor: str, count: int) -> str:
         )
     row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     return (
-        f"INSERT INTO eventlog_event ({columns}) "
+        f"INSERT INTO eventlog_event ({columns}) "  # noqa: S608 - no user input
         f"SELECT * FROM (VALUES {', '.join([row] * count)}) AS v "
         f"WHERE {head} RETURNING version, position"
     )

@@ -54,7 +54,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _skipped_services:
         return
-    terminalreporter.section("tests skipped: service unreachable outside CI, or PostgreSQL-only on SQLite")
+    terminalreporter.section("skipped: service unreachable (not CI), or PostgreSQL-only on SQLite")
     for name, tests in sorted(_skipped_services.items()):
         terminalreporter.write_line(f"{name}: {len(tests)} test(s) skipped, e.g. {min(tests)}")
 

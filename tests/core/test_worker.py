@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import dramatiq
 import pytest
+
 from core import context, scheduler
 from core.actors import discover
 from eventlog import projections

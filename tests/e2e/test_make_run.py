@@ -1,4 +1,4 @@
-"""`make run`'s path end to end: a fresh data dir, migrate, seed, serve; then a client's first minutes."""
+"""`make run`'s path end to end: fresh data dir, migrate, seed, serve; a client's first minutes."""
 
 import json
 import os
