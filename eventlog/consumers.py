@@ -89,7 +89,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 continue
             self.last_sent = event.position
             if self._wanted(event):
-                await self._send({"type": "event", "event": event.as_public()})
+                await self.send(text_data='{"type":"event","event":' + event.public_json + "}")
 
     async def _resync(self, after: int) -> None:
         await self._send({"type": "resync", "after": after})

@@ -59,6 +59,11 @@ class RecordedEvent:
         """The event as an instance of its registered dataclass."""
         return schema.instantiate(self.type, self.data)
 
+    @functools.cached_property
+    def public_json(self) -> str:
+        """`as_public()` as JSON text, computed once however many sockets receive the event."""
+        return json.dumps(self.as_public(), separators=(",", ":"), cls=DjangoJSONEncoder)
+
     def as_public(self) -> dict[str, Any]:
         """The shape clients see in the REST feed and on the websocket (API.md)."""
         return {
