@@ -73,8 +73,8 @@ def database_from_env(url: str) -> dict:
         # Django turns psycopg's prepared statements off (threshold None). A huge threshold
         # keeps the ORM unprepared but lets the event-log append prepare its one hot statement
         # (prepare=True). Behind PgBouncer in transaction mode it needs max_prepared_statements.
-        db["OPTIONS"] = {"prepare_threshold": env.int("DATABASE_PREPARE_THRESHOLD",
-                                                       default=1 << 30)}
+        threshold = env.str("DATABASE_PREPARE_THRESHOLD", default=str(1 << 30))
+        db["OPTIONS"] = {"prepare_threshold": None if threshold == "off" else int(threshold)}
     return db
 
 
