@@ -199,7 +199,9 @@ class WebsocketTicketView(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class MemberListView(generics.ListCreateAPIView):
+class MemberViews:
+    """What the member routes share: the resource, the serializer and the tenant's rows."""
+
     resource = "member"
     permission_classes = [RoleAllows]
     serializer_class = MembershipOut
@@ -208,6 +210,8 @@ class MemberListView(generics.ListCreateAPIView):
         return (Membership.objects.for_tenant(tenant_access(self.request).tenant_id)
                 .select_related("user"))
 
+
+class MemberListView(MemberViews, generics.ListCreateAPIView):
     @extend_schema(request=MembershipIn, responses={201: MembershipOut})
     def post(self, request: Request) -> Response:
         data = valid(MembershipIn, request)
@@ -215,15 +219,7 @@ class MemberListView(generics.ListCreateAPIView):
         return Response(MembershipOut(membership).data, status=status.HTTP_201_CREATED)
 
 
-class MemberDetailView(generics.RetrieveAPIView):
-    resource = "member"
-    permission_classes = [RoleAllows]
-    serializer_class = MembershipOut
-
-    def get_queryset(self):  # noqa: ANN201
-        return (Membership.objects.for_tenant(tenant_access(self.request).tenant_id)
-                .select_related("user"))
-
+class MemberDetailView(MemberViews, generics.RetrieveAPIView):
     @extend_schema(request=MembershipPatch, responses={200: MembershipOut})
     def patch(self, request: Request, pk: str) -> Response:
         self.get_object()
@@ -238,15 +234,20 @@ class MemberDetailView(generics.RetrieveAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProjectListView(generics.ListCreateAPIView):
-    """Projects of the tenant; `?archived=true` lists archived ones instead."""
-
+class ProjectViews:
     resource = "project"
     permission_classes = [RoleAllows]
     serializer_class = ProjectOut
 
     def get_queryset(self):  # noqa: ANN201
-        projects = Project.objects.for_tenant(tenant_access(self.request).tenant_id)
+        return Project.objects.for_tenant(tenant_access(self.request).tenant_id)
+
+
+class ProjectListView(ProjectViews, generics.ListCreateAPIView):
+    """Projects of the tenant; `?archived=true` lists archived ones instead."""
+
+    def get_queryset(self):  # noqa: ANN201
+        projects = super().get_queryset()
         archived = self.request.query_params.get("archived", "false").lower() == "true"
         return projects.filter(archived_at__isnull=not archived)
 
@@ -258,14 +259,7 @@ class ProjectListView(generics.ListCreateAPIView):
         return Response(ProjectOut(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetailView(generics.RetrieveAPIView):
-    resource = "project"
-    permission_classes = [RoleAllows]
-    serializer_class = ProjectOut
-
-    def get_queryset(self):  # noqa: ANN201
-        return Project.objects.for_tenant(tenant_access(self.request).tenant_id)
-
+class ProjectDetailView(ProjectViews, generics.RetrieveAPIView):
     @extend_schema(request=ProjectPatch, responses={200: ProjectOut})
     def patch(self, request: Request, pk: str) -> Response:
         self.get_object()

@@ -22,8 +22,9 @@ class IsTenantMember(BasePermission):
 class RoleAllows(IsTenantMember):
     """The role table allows this method on the view's `resource`.
 
-    On routes of one object the check waits for the object lookup, so that another tenant's
-    object answers 404 before any 403 could hint that it exists.
+    On routes of one object of a generic view the check waits for the object lookup, so that
+    another tenant's object answers 404 before any 403 could hint that it exists. Views
+    without an object lookup are checked at once (a 403 for any id reveals nothing).
     """
 
     def _allowed(self, request: Request, view: object) -> bool:
@@ -34,7 +35,9 @@ class RoleAllows(IsTenantMember):
     def has_permission(self, request: Request, view: object) -> bool:
         if not super().has_permission(request, view):
             return False
-        if getattr(view, "kwargs", {}).get(getattr(view, "lookup_url_kwarg", None) or "pk"):
+        lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+        looks_up_object = hasattr(view, "get_object") and lookup and view.kwargs.get(lookup)
+        if looks_up_object:
             return True
         return self._allowed(request, view)
 

@@ -33,7 +33,10 @@ def check_channel_layer() -> None:
 
 
 def check_storage() -> None:
-    default_storage.exists("health/probe")
+    if getattr(default_storage, "bucket_name", None):  # S3: the bucket itself must answer
+        default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+    else:
+        default_storage.exists("health/probe")
 
 
 CHECKS: dict[str, Callable[[], None]] = {

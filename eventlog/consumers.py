@@ -6,6 +6,7 @@ then the hub's batches, dropping anything at or below the last position sent.
 
 import asyncio
 import json
+import logging
 import uuid
 from urllib.parse import parse_qs
 
@@ -17,7 +18,8 @@ from eventlog.store import RecordedEvent, events_after_exceed, read_log
 
 BACKLOG_PAGE = 500
 CLOSE_RESYNC = 4000
-CLOSE_BAD_REQUEST = 4400
+CLOSE_SERVER_ERROR = 1011
+logger = logging.getLogger(__name__)
 
 
 class EventStreamConsumer(AsyncWebsocketConsumer):
@@ -96,6 +98,15 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_RESYNC)
 
     async def _stream(self) -> None:
+        try:
+            await self._backlog_then_live()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("event stream for tenant %s failed", self.tenant_id)
+            await self.close(code=CLOSE_SERVER_ERROR)  # the client reconnects with after=
+
+    async def _backlog_then_live(self) -> None:
         if self.after is not None:
             self.last_sent = self.after
             if await db(events_after_exceed, self.tenant_id, self.after,

@@ -125,6 +125,7 @@ if S3_BUCKET:
                 "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
                 "querystring_expire": env.int("S3_SIGNED_URL_TTL_S", default=300),
                 "file_overwrite": False,
+                "signature_version": "s3v4",  # AWS retired SigV2 signed URLs
             },
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
