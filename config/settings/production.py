@@ -15,6 +15,7 @@ if not REDIS_URL:
 if not DRAMATIQ_BROKER_URL:
     raise ImproperlyConfigured("DRAMATIQ_BROKER_URL must be set in production.")
 
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)  # collectstatic ran
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -98,3 +99,13 @@ def test_fresh_install_serves_api_and_live_events(server):
 
     status, refused = call(server, "GET", "/api/v1/projects/")
     assert status == 401 and refused["error"]["code"] == "not_authenticated"
+
+
+def test_api_docs_load_with_their_assets_from_the_app_itself(server):
+    with urllib.request.urlopen(server + "/api/v1/docs/", timeout=10) as response:
+        page = response.read().decode()
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:  # self-hosted: no CDN, every asset answers
+        with urllib.request.urlopen(server + asset, timeout=10) as response:
+            assert response.status == 200
