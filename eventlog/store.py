@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -201,7 +200,7 @@ def append(stream: Stream, expected_version: int, events: Sequence[object],
     with transaction.atomic(savepoint=False):
         result = _insert(db, stream, expected_version, events, meta)
         projections.apply_inline(result)
-        transaction.on_commit(partial(realtime.notify_committed, stream.tenant_id))
+        transaction.on_commit(functools.partial(realtime.notify_committed, stream.tenant_id))
     return result
 
 
