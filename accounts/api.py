@@ -235,21 +235,23 @@ class MemberDetailView(MemberViews, generics.RetrieveAPIView):
 
 
 class ProjectViews:
+    """Active projects by default; `?archived=true` shows the archived (deleted) ones instead.
+
+    DELETE archives: the project answers 404 like a deleted one, but its history stays in the
+    log and it can still be read with `?archived=true`.
+    """
+
     resource = "project"
     permission_classes = [RoleAllows]
     serializer_class = ProjectOut
 
     def get_queryset(self):  # noqa: ANN201
-        return Project.objects.for_tenant(tenant_access(self.request).tenant_id)
+        projects = Project.objects.for_tenant(tenant_access(self.request).tenant_id)
+        archived = self.request.query_params.get("archived", "false").lower() == "true"
+        return projects.filter(archived_at__isnull=not archived)
 
 
 class ProjectListView(ProjectViews, generics.ListCreateAPIView):
-    """Projects of the tenant; `?archived=true` lists archived ones instead."""
-
-    def get_queryset(self):  # noqa: ANN201
-        projects = super().get_queryset()
-        archived = self.request.query_params.get("archived", "false").lower() == "true"
-        return projects.filter(archived_at__isnull=not archived)
 
     @extend_schema(request=ProjectIn, responses={201: ProjectOut})
     def post(self, request: Request) -> Response:

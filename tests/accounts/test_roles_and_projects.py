@@ -107,7 +107,8 @@ def test_project_lifecycle(api, transactional_db, tenant_a):
     assert project["id"] not in [p["id"] for p in as_a.get("/api/v1/projects/").json()["results"]]
     archived = as_a.get("/api/v1/projects/?archived=true").json()["results"]
     assert [p["id"] for p in archived] == [project["id"]]
-    after = as_a.get(url)
+    assert as_a.get(url).status_code == 404  # deleted, as far as everyday use goes
+    after = as_a.get(url + "?archived=true")
     assert after.status_code == 200
     assert after.json()["archived_at"] is not None
     assert after.json()["version"] == 3
@@ -134,14 +135,17 @@ def test_archived_name_is_free_again(api, tenant_a, project_of_a):
     assert again.json()["id"] != project_of_a["id"]
 
 
-def test_archiving_twice_is_a_wrong_state(api, tenant_a, project_of_a):
+def test_deleting_twice_is_not_found_and_archiving_twice_a_wrong_state(api, tenant_a,
+                                                                       project_of_a):
     url = f"/api/v1/projects/{project_of_a['id']}/"
     assert api.as_(tenant_a).delete(url).status_code == 204
 
-    response = api.as_(tenant_a).delete(url)
+    again = api.as_(tenant_a).delete(url)
+    archived_again = api.as_(tenant_a).delete(url + "?archived=true")
 
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "wrong_state"
+    assert again.status_code == 404
+    assert archived_again.status_code == 409
+    assert archived_again.json()["error"]["code"] == "wrong_state"
 
 
 def test_same_project_name_in_two_tenants_is_fine(api, tenant_a, tenant_b, project_of_a):

@@ -197,13 +197,17 @@ def test_renaming_to_a_taken_name_is_refused_on_the_name(api, tenant_a, project_
 
 def test_archived_project_can_no_longer_change(api, tenant_a, project_of_a):
     as_a = api.as_(tenant_a)
-    assert as_a.delete(f"/api/v1/projects/{project_of_a['id']}/").status_code == 204
+    url = f"/api/v1/projects/{project_of_a['id']}/"
+    assert as_a.delete(url).status_code == 204
     before = rows()
 
-    response = as_a.patch(f"/api/v1/projects/{project_of_a['id']}/", {"name": "Revived"},
-                          format="json")
+    gone = as_a.patch(url, {"name": "Revived"}, format="json")
+    named = as_a.patch(url + "?archived=true", {"name": "Revived"}, format="json")
+    twice = as_a.delete(url + "?archived=true")
 
-    assert_error_shape(response, 409, "wrong_state")
+    assert_error_shape(gone, 404, "not_found")
+    assert_error_shape(named, 409, "wrong_state")
+    assert_error_shape(twice, 409, "wrong_state")
     assert rows() == before
 
 
