@@ -1,1 +1,1 @@
-"""Pure metrics (numpy only; no Django, no torch): COCO detection/segmentation and classification."""
+"""Pure metrics (numpy only; no Django, no torch): COCO detection and classification."""
