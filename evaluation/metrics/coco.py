@@ -28,7 +28,14 @@ from evaluation.metrics.coco_data import (
     load_ground_truth,
     to_rles,
 )
-from evaluation.metrics.coco_match import box_iou, greedy_match, mask_iou
+from evaluation.metrics.coco_match import (
+    Matches,
+    Pairs,
+    box_iou_pairs,
+    make_pairs,
+    mask_iou_pairs,
+    match_all,
+)
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
@@ -111,6 +118,7 @@ def evaluate(gt: dict, detections: list[dict], iou_type: str = "bbox", **params:
         sizes = image_sizes(gt)
         gt_masks, dt_masks = to_rles(gts, sizes), to_rles(dts, sizes)
     per_image = _evaluate_images(p, gts, dts, gt_masks, dt_masks)
+    per_image["scores"] = dts.scores[per_image["det"]]
     precision, recall, scores = _accumulate(p, per_image)
     stats = _summarize(p, precision, recall)
     return CocoResult(p, stats, precision, recall, scores, list(p.cat_ids),
@@ -142,103 +150,79 @@ def _params(iou_type: str, image_ids: list, category_ids: list, given: dict[str,
     )
 
 
-def _groups(annotations: Annotations, p: Params) -> dict[tuple[Any, Any], list[int]]:
-    wanted_images, wanted_cats = set(p.img_ids), set(p.cat_ids)
-    groups: dict[tuple[Any, Any], list[int]] = {}
-    for index, (image, cat) in enumerate(zip(annotations.image_ids.tolist(),
-                                             annotations.category_ids.tolist(), strict=True)):
-        if image not in wanted_images or (p.use_cats and cat not in wanted_cats):
-            continue
-        groups.setdefault((image, cat if p.use_cats else -1), []).append(index)
-    return groups
+def _index(values: np.ndarray, wanted: tuple) -> np.ndarray:
+    """Position of each value in the sorted `wanted` ids, -1 when not wanted."""
+    lookup = {value: position for position, value in enumerate(wanted)}
+    return np.fromiter((lookup.get(v, -1) for v in values.tolist()), dtype=np.int64,
+                       count=len(values))
 
 
 def _evaluate_images(p: Params, gts: Annotations, dts: Annotations, gt_masks: list | None,
                      dt_masks: list | None) -> dict:
-    """COCOeval.evaluate: match every (category, area range, image); keep what accumulate needs."""
-    gt_groups, dt_groups = _groups(gts, p), _groups(dts, p)
-    max_det = p.max_dets[-1]
-    n_t = len(p.iou_thrs)
-    entries: dict[tuple[int, int], list] = {}
-    tables: dict[str, list] = {key: [] for key in (
-        "det_index", "det_image", "det_category", "det_score", "det_rank", "det_gt", "det_iou",
-        "det_ignored", "gt_index", "gt_image", "gt_category", "gt_ignored", "gt_det")}
-    for k, cat in enumerate(p.cat_ids):
-        for image in p.img_ids:
-            g = np.asarray(gt_groups.get((image, cat), []), dtype=np.int64)
-            d = np.asarray(dt_groups.get((image, cat), []), dtype=np.int64)
-            if len(g) == 0 and len(d) == 0:
-                continue
-            d = d[np.argsort(-dts.scores[d], kind="mergesort")][:max_det]
-            crowd = gts.crowd[g]
-            if p.iou_type == "segm":
-                ious = mask_iou([dt_masks[i] for i in d], [gt_masks[i] for i in g], crowd)
-            else:
-                ious = box_iou(dts.boxes[d], gts.boxes[g], crowd)
-            for a, (lo, hi) in enumerate(p.area_rng):
-                gt_area = gts.areas[g]
-                ignore = crowd | (gt_area < lo) | (gt_area > hi)
-                order = np.argsort(ignore, kind="mergesort")
-                sorted_ious = ious[:, order]
-                matched, ignored = greedy_match(sorted_ious, ignore[order], crowd[order],
-                                                p.iou_thrs)
-                dt_area = dts.areas[d]
-                outside = (dt_area < lo) | (dt_area > hi)
-                ignored = ignored | ((matched < 0) & outside[None, :])
-                entries.setdefault((k, a), []).append(
-                    (dts.scores[d], matched >= 0, ignored, int(np.count_nonzero(~ignore))))
-                if a == 0:
-                    _add_tables(tables, image, cat, d, g[order], sorted_ious, ignore[order],
-                                matched, ignored, dts.scores[d])
-    return {"entries": entries, "tables": _finish_tables(tables, p.iou_thrs, n_t)}
-
-
-def _add_tables(tables: dict, image: Any, cat: Any, d: np.ndarray, g: np.ndarray,
-                ious: np.ndarray, gt_ignore: np.ndarray, matched: np.ndarray,
-                ignored: np.ndarray, scores: np.ndarray) -> None:
-    """Record one (image, category) group's matches; `g` and `ious` are in matching order."""
-    hit = matched >= 0
-    column = np.maximum(matched, 0)
-    rows = np.broadcast_to(np.arange(len(d)), matched.shape)
-    gt_det = np.full((matched.shape[0], len(g)), -1, dtype=np.int64)
-    if len(g):
-        tables["det_gt"].append(np.where(hit, g[column], -1))
-        tables["det_iou"].append(np.where(hit, ious[rows, column], 0.0))
-        for t in range(matched.shape[0]):
-            gt_det[t, matched[t][hit[t]]] = d[hit[t]]
+    """COCOeval.evaluate for every (category, area range, image) at once."""
+    n_img = len(p.img_ids)
+    gt_img, dt_img = _index(gts.image_ids, p.img_ids), _index(dts.image_ids, p.img_ids)
+    if p.use_cats:
+        gt_k, dt_k = _index(gts.category_ids, p.cat_ids), _index(dts.category_ids, p.cat_ids)
     else:
-        tables["det_gt"].append(np.full(matched.shape, -1, dtype=np.int64))
-        tables["det_iou"].append(np.zeros(matched.shape))
-    tables["det_index"].append(d)
-    tables["det_image"].append([image] * len(d))
-    tables["det_category"].append([cat] * len(d))
-    tables["det_score"].append(scores)
-    tables["det_rank"].append(np.arange(len(d)))
-    tables["det_ignored"].append(ignored)
-    tables["gt_index"].append(g)
-    tables["gt_image"].append([image] * len(g))
-    tables["gt_category"].append([cat] * len(g))
-    tables["gt_ignored"].append(gt_ignore)
-    tables["gt_det"].append(gt_det)
+        gt_k, dt_k = np.zeros(len(gts), dtype=np.int64), np.zeros(len(dts), dtype=np.int64)
+    gt_keep = np.flatnonzero((gt_img >= 0) & (gt_k >= 0))
+    dt_keep = np.flatnonzero((dt_img >= 0) & (dt_k >= 0))
+    gt_group = gt_k[gt_keep] * n_img + gt_img[gt_keep]  # category-major, images in id order
+
+    # Detections by group, best score first (stable), capped at the largest maxDets.
+    dt_group_all = dt_k[dt_keep] * n_img + dt_img[dt_keep]
+    order = np.lexsort((-dts.scores[dt_keep], dt_group_all))
+    det = dt_keep[order]
+    det_group = dt_group_all[order]
+    group_start = np.r_[0, np.flatnonzero(det_group[1:] != det_group[:-1]) + 1]
+    sizes = np.diff(np.r_[group_start, len(det)])
+    rank = np.arange(len(det)) - np.repeat(group_start, sizes)
+    kept = rank < p.max_dets[-1]
+    det, det_group, rank = det[kept], det_group[kept], rank[kept]
+
+    pair_det, pair_gt_local = make_pairs(det_group, rank, gt_group)
+    pair_gt = gt_keep[pair_gt_local]
+    crowd = gts.crowd
+    if p.iou_type == "segm":
+        ious = mask_iou_pairs(det[pair_det], pair_gt, dt_masks, gt_masks, crowd)
+    else:
+        ious = box_iou_pairs(dts.boxes[det[pair_det]], gts.boxes[pair_gt], crowd[pair_gt])
+    max_rank = int(rank.max()) + 1 if len(rank) else 0
+    rank_starts = np.searchsorted(rank[pair_det], np.arange(max_rank + 1), side="left")
+    pairs = Pairs(det=pair_det, gt=pair_gt_local, iou=ious, rank_starts=rank_starts)
+
+    areas = np.asarray(p.area_rng, dtype=np.float64)
+    gt_area = gts.areas[gt_keep]
+    gt_regular = ~(crowd[gt_keep][None, :] | (gt_area[None, :] < areas[:, :1])
+                   | (gt_area[None, :] > areas[:, 1:]))
+    dt_area = dts.areas[det]
+    det_outside = (dt_area[None, :] < areas[:, :1]) | (dt_area[None, :] > areas[:, 1:])
+    matches = match_all(pairs, len(det), len(gt_keep), gt_regular, crowd[gt_keep],
+                        det_outside, p.iou_thrs)
+    return {"det": det, "det_k": det_group // n_img, "rank": rank, "gt_keep": gt_keep,
+            "gt_k": gt_group // n_img, "gt_regular": gt_regular, "matches": matches,
+            "tables": _tables(p, gts, dts, det, det_group, rank, gt_keep, gt_group, n_img,
+                              gt_regular, matches)}
 
 
-def _finish_tables(tables: dict, iou_thrs: np.ndarray, n_t: int) -> MatchTables:
-    def flat(key: str, dtype: Any = None) -> np.ndarray:
-        parts = [np.asarray(part, dtype=dtype) for part in tables[key]]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-
-    def wide(key: str, dtype: Any) -> np.ndarray:
-        parts = tables[key]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((n_t, 0), dtype=dtype)
-
+def _tables(p: Params, gts: Annotations, dts: Annotations, det: np.ndarray,
+            det_group: np.ndarray, rank: np.ndarray, gt_keep: np.ndarray,
+            gt_group: np.ndarray, n_img: int, gt_regular: np.ndarray, m: Matches
+            ) -> MatchTables:
+    """The match tables at area range "all" (index 0), with input indices."""
+    img_ids = np.asarray(p.img_ids, dtype=object)
+    cat_ids = np.asarray(p.cat_ids, dtype=object)
+    gt_order = np.argsort(gt_group, kind="stable")
+    det_gt = np.where(m.gt[0] >= 0, gt_keep[np.maximum(m.gt[0], 0)], -1)
+    gt_det = np.where(m.gt_det[0] >= 0, det[np.maximum(m.gt_det[0], 0)], -1)[:, gt_order]
     return MatchTables(
-        iou_thrs=iou_thrs, det_index=flat("det_index", np.int64),
-        det_image=flat("det_image", object), det_category=flat("det_category", object),
-        det_score=flat("det_score", np.float64), det_rank=flat("det_rank", np.int64),
-        det_gt=wide("det_gt", np.int64), det_iou=wide("det_iou", np.float64),
-        det_ignored=wide("det_ignored", bool), gt_index=flat("gt_index", np.int64),
-        gt_image=flat("gt_image", object), gt_category=flat("gt_category", object),
-        gt_ignored=flat("gt_ignored", bool), gt_det=wide("gt_det", np.int64))
+        iou_thrs=p.iou_thrs, det_index=det, det_image=img_ids[det_group % n_img],
+        det_category=cat_ids[det_group // n_img], det_score=dts.scores[det], det_rank=rank,
+        det_gt=det_gt, det_iou=m.iou[0], det_ignored=m.ignored[0],
+        gt_index=gt_keep[gt_order], gt_image=img_ids[gt_group[gt_order] % n_img],
+        gt_category=cat_ids[gt_group[gt_order] // n_img],
+        gt_ignored=~gt_regular[0][gt_order], gt_det=gt_det)
 
 
 def _accumulate(p: Params, per_image: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,38 +232,44 @@ def _accumulate(p: Params, per_image: dict) -> tuple[np.ndarray, np.ndarray, np.
     precision = -np.ones((n_t, n_r, n_k, n_a, n_m))
     recall = -np.ones((n_t, n_k, n_a, n_m))
     scores = -np.ones((n_t, n_r, n_k, n_a, n_m))
-    for (k, a), entries in per_image["entries"].items():
-        npig = sum(entry[3] for entry in entries)
-        if npig == 0:
-            continue
-        ranks = np.concatenate([np.arange(len(entry[0])) for entry in entries])
-        all_scores = np.concatenate([entry[0] for entry in entries])
-        all_matched = np.concatenate([entry[1] for entry in entries], axis=1)
-        all_ignored = np.concatenate([entry[2] for entry in entries], axis=1)
-        for m, max_det in enumerate(p.max_dets):
-            keep = ranks < max_det
-            det_scores = all_scores[keep]
-            order = np.argsort(-det_scores, kind="mergesort")
-            sorted_scores = det_scores[order]
-            matched = all_matched[:, keep][:, order]
-            ignored = all_ignored[:, keep][:, order]
-            tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(float)
-            fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(float)
-            n_d = tp_sum.shape[1]
-            for t in range(n_t):
-                tp, fp = tp_sum[t], fp_sum[t]
-                rc = tp / npig
+    matches: Matches = per_image["matches"]
+    det_k, rank = per_image["det_k"], per_image["rank"]
+    det_scores = per_image["scores"]
+    npig = np.stack([np.bincount(per_image["gt_k"][regular], minlength=n_k)
+                     for regular in per_image["gt_regular"]], axis=1)  # K x A
+    k_bounds = np.searchsorted(det_k, np.arange(n_k + 1))
+    for k in range(n_k):
+        lo, hi = k_bounds[k], k_bounds[k + 1]
+        for a in range(n_a):
+            if npig[k, a] == 0:
+                continue
+            hit = matches.gt[a, :, lo:hi] >= 0
+            ignored = matches.ignored[a, :, lo:hi]
+            for m, max_det in enumerate(p.max_dets):
+                keep = rank[lo:hi] < max_det
+                kept_scores = det_scores[lo:hi][keep]
+                order = np.argsort(-kept_scores, kind="mergesort")
+                tp = np.cumsum((hit & ~ignored)[:, keep][:, order], axis=1).astype(float)
+                fp = np.cumsum((~hit & ~ignored)[:, keep][:, order], axis=1).astype(float)
+                n_d = tp.shape[1]
+                if n_d == 0:
+                    recall[:, k, a, m] = 0
+                    precision[:, :, k, a, m] = 0
+                    scores[:, :, k, a, m] = 0
+                    continue
+                rc = tp / npig[k, a]
                 pr = tp / (fp + tp + np.spacing(1))
-                recall[t, k, a, m] = rc[-1] if n_d else 0
-                q, ss = np.zeros(n_r), np.zeros(n_r)
-                if n_d:
-                    pr = np.maximum.accumulate(pr[::-1])[::-1]  # precision envelope
-                    inds = np.searchsorted(rc, p.rec_thrs, side="left")
-                    valid = inds < n_d
-                    q[valid] = pr[inds[valid]]
-                    ss[valid] = sorted_scores[inds[valid]]
-                precision[t, :, k, a, m] = q
-                scores[t, :, k, a, m] = ss
+                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # envelope
+                recall[:, k, a, m] = rc[:, -1]
+                # Per row, not with offsets: recall thresholds sit an ulp off k/100 and
+                # shifting them would change which side of a recall they fall on.
+                found = np.stack([np.searchsorted(row, p.rec_thrs, side="left") for row in rc])
+                valid = found < n_d
+                rows = np.broadcast_to(np.arange(n_t)[:, None], found.shape)
+                q = np.where(valid, pr[rows, np.minimum(found, n_d - 1)], 0.0)
+                precision[:, :, k, a, m] = q
+                scores[:, :, k, a, m] = np.where(valid, kept_scores[order][
+                    np.minimum(found, n_d - 1)], 0.0)
     return precision, recall, scores
 
 
