@@ -75,6 +75,9 @@ def load_ground_truth(gt: Any, iou_type: str) -> tuple[Annotations, list[int], l
         _require(isinstance(category, dict) and "id" in category, f"categories[{n}] has no id")
         category_ids.append(category["id"])
     known_images = set(image_ids)
+    fast = _fast_ground_truth(gt["annotations"], known_images, iou_type)
+    if fast is not None:
+        return fast, image_ids, category_ids
     ids, images, cats, boxes, areas, crowd, segms = [], [], [], [], [], [], []
     for n, ann in enumerate(gt["annotations"]):
         where = f"annotations[{n}]"
@@ -103,11 +106,81 @@ def load_ground_truth(gt: Any, iou_type: str) -> tuple[Annotations, list[int], l
     return annotations, image_ids, category_ids
 
 
+def _columns(rows: list, keys: tuple[str, ...]) -> list[list] | None:
+    """Each key's values across rows, or None when a row is not a dict or lacks a key."""
+    try:
+        return [[row[key] for row in rows] for key in keys]
+    except (KeyError, TypeError):
+        return None
+
+
+def _valid_boxes(values: list) -> np.ndarray | None:
+    try:
+        boxes = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if boxes.shape != (len(values), 4) or not np.isfinite(boxes).all() or (boxes[:, 2:] < 0).any():
+        return None
+    return boxes
+
+
+def _fast_ground_truth(anns: list, known: set, iou_type: str) -> Annotations | None:
+    """Well-formed ground truth in bulk; None means validate annotation by annotation."""
+    columns = _columns(anns, ("id", "image_id", "category_id", "area", "bbox"))
+    if columns is None:
+        return None
+    ids, images, cats, areas, boxes = columns
+    boxes = _valid_boxes(boxes)
+    try:
+        areas = np.array(areas, dtype=np.float64)
+        images_known = known.issuperset(images)
+    except (TypeError, ValueError):
+        return None
+    if boxes is None or not images_known or areas.shape != (len(anns),):
+        return None
+    segms = []
+    if iou_type == "segm":
+        segms = [ann.get("segmentation") for ann in anns]
+        if any(seg is None for seg in segms):
+            return None
+    return Annotations(
+        ids=np.array(ids, dtype=object), image_ids=np.array(images, dtype=object),
+        category_ids=np.array(cats, dtype=object), boxes=boxes, areas=areas,
+        crowd=np.array([bool(ann.get("iscrowd", 0)) for ann in anns], dtype=bool),
+        scores=np.zeros(len(anns)), segmentations=segms)
+
+
+def _fast_detections(results: list, known: set, iou_type: str) -> Annotations | None:
+    """The common case (every result well formed, with a box) in bulk; None means look closer."""
+    columns = _columns(results, ("image_id", "category_id", "score", "bbox"))
+    if columns is None:
+        return None
+    images, cats, scores, boxes = columns
+    boxes = _valid_boxes(boxes)
+    try:
+        scores = np.array(scores, dtype=np.float64)
+        images_known = known.issuperset(images)
+    except (TypeError, ValueError):
+        return None
+    if boxes is None or not images_known or not np.isfinite(scores).all():
+        return None
+    segms = [row.get("segmentation") for row in results]
+    if iou_type == "segm" and not all(isinstance(seg, dict | list) for seg in segms):
+        return None
+    return Annotations(
+        ids=np.arange(1, len(results) + 1), image_ids=np.array(images, dtype=object),
+        category_ids=np.array(cats, dtype=object), boxes=boxes,
+        areas=boxes[:, 2] * boxes[:, 3], crowd=np.zeros(len(results), dtype=bool),
+        scores=scores, segmentations=segms)
+
+
 def load_detections(results: Any, known_images: Iterable[Any], iou_type: str) -> Annotations:
     """Validate a COCO results list; areas and ids are assigned as pycocotools' loadRes does."""
     _require(isinstance(results, list), "detections must be a JSON list of results")
     known = set(known_images)
     with_boxes = bool(results) and isinstance(results[0], dict) and bool(results[0].get("bbox"))
+    if with_boxes and (fast := _fast_detections(results, known, iou_type)) is not None:
+        return fast
     images, cats, boxes, areas, scores, segms = [], [], [], [], [], []
     for n, det in enumerate(results):
         where = f"detections[{n}]"
