@@ -94,6 +94,8 @@ class CocoResult:
     scores: np.ndarray
     cat_ids: list[Any]
     matches: MatchTables
+    gt: Annotations  # the parsed inputs, in input order, for reports that look beyond matches
+    dt: Annotations
 
     @property
     def per_category_ap(self) -> dict[Any, float]:
@@ -122,7 +124,7 @@ def evaluate(gt: dict, detections: list[dict], iou_type: str = "bbox", **params:
     precision, recall, scores = _accumulate(p, per_image)
     stats = _summarize(p, precision, recall)
     return CocoResult(p, stats, precision, recall, scores, list(p.cat_ids),
-                      per_image.pop("tables"))
+                      per_image.pop("tables"), gts, dts)
 
 
 def _params(iou_type: str, image_ids: list, category_ids: list, given: dict[str, Any]) -> Params:
