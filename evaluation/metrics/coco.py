@@ -59,6 +59,16 @@ class Params:
     cat_ids: tuple[Any, ...] = ()
     use_cats: bool = True
 
+    @property
+    def all_index(self) -> int:
+        """The area range reports use: the one labelled "all", else the first."""
+        return self.area_rng_lbl.index("all") if "all" in self.area_rng_lbl else 0
+
+    @property
+    def eval_cat_ids(self) -> tuple[Any, ...]:
+        """Categories along the K axis: all of them, or one (-1) when categories are pooled."""
+        return self.cat_ids if self.use_cats else (-1,)
+
 
 @dataclass
 class MatchTables:
@@ -102,7 +112,7 @@ class CocoResult:
         """AP@[.5:.95] per category (area all, largest maxDets); -1 without ground truth."""
         result = {}
         for k, cat in enumerate(self.cat_ids):
-            s = self.precision[:, :, k, 0, -1]
+            s = self.precision[:, :, k, self.params.all_index, -1]
             result[cat] = float(np.mean(s[s > -1])) if np.any(s > -1) else -1.0
         return result
 
@@ -123,7 +133,7 @@ def evaluate(gt: dict, detections: list[dict], iou_type: str = "bbox", **params:
     per_image["scores"] = dts.scores[per_image["det"]]
     precision, recall, scores = _accumulate(p, per_image)
     stats = _summarize(p, precision, recall)
-    return CocoResult(p, stats, precision, recall, scores, list(p.cat_ids),
+    return CocoResult(p, stats, precision, recall, scores, list(p.eval_cat_ids),
                       per_image.pop("tables"), gts, dts)
 
 
@@ -147,7 +157,7 @@ def _params(iou_type: str, image_ids: list, category_ids: list, given: dict[str,
         max_dets=tuple(sorted(int(m) for m in given.get("max_dets", (1, 10, 100)))),
         area_rng=area_rng, area_rng_lbl=labels,
         img_ids=tuple(np.unique(np.asarray(img_ids)).tolist()),
-        cat_ids=tuple(np.unique(np.asarray(cat_ids)).tolist()) if use_cats else (-1,),
+        cat_ids=tuple(np.unique(np.asarray(cat_ids)).tolist()),
         use_cats=use_cats,
     )
 
@@ -164,17 +174,19 @@ def _evaluate_images(p: Params, gts: Annotations, dts: Annotations, gt_masks: li
     """COCOeval.evaluate for every (category, area range, image) at once."""
     n_img = len(p.img_ids)
     gt_img, dt_img = _index(gts.image_ids, p.img_ids), _index(dts.image_ids, p.img_ids)
-    if p.use_cats:
-        gt_k, dt_k = _index(gts.category_ids, p.cat_ids), _index(dts.category_ids, p.cat_ids)
-    else:
-        gt_k, dt_k = np.zeros(len(gts), dtype=np.int64), np.zeros(len(dts), dtype=np.int64)
-    gt_keep = np.flatnonzero((gt_img >= 0) & (gt_k >= 0))
-    dt_keep = np.flatnonzero((dt_img >= 0) & (dt_k >= 0))
+    gt_cat, dt_cat = _index(gts.category_ids, p.cat_ids), _index(dts.category_ids, p.cat_ids)
+    gt_keep = np.flatnonzero((gt_img >= 0) & (gt_cat >= 0))
+    dt_keep = np.flatnonzero((dt_img >= 0) & (dt_cat >= 0))
+    # Pooled categories (use_cats=False): one group per image, in category order, as the
+    # reference concatenates them.
+    gt_k = gt_cat if p.use_cats else np.zeros_like(gt_cat)
+    dt_k = dt_cat if p.use_cats else np.zeros_like(dt_cat)
     gt_group = gt_k[gt_keep] * n_img + gt_img[gt_keep]  # category-major, images in id order
+    gt_rank = gt_cat[gt_keep] * len(gts) + gt_keep  # order within a group
 
     # Detections by group, best score first (stable), capped at the largest maxDets.
     dt_group_all = dt_k[dt_keep] * n_img + dt_img[dt_keep]
-    order = np.lexsort((-dts.scores[dt_keep], dt_group_all))
+    order = np.lexsort((dt_cat[dt_keep], -dts.scores[dt_keep], dt_group_all))
     det = dt_keep[order]
     det_group = dt_group_all[order]
     group_start = np.r_[0, np.flatnonzero(det_group[1:] != det_group[:-1]) + 1]
@@ -183,7 +195,7 @@ def _evaluate_images(p: Params, gts: Annotations, dts: Annotations, gt_masks: li
     kept = rank < p.max_dets[-1]
     det, det_group, rank = det[kept], det_group[kept], rank[kept]
 
-    pair_det, pair_gt_local = make_pairs(det_group, rank, gt_group)
+    pair_det, pair_gt_local = make_pairs(det_group, rank, gt_group, gt_rank)
     pair_gt = gt_keep[pair_gt_local]
     crowd = gts.crowd
     if p.iou_type == "segm":
@@ -212,24 +224,27 @@ def _tables(p: Params, gts: Annotations, dts: Annotations, det: np.ndarray,
             det_group: np.ndarray, rank: np.ndarray, gt_keep: np.ndarray,
             gt_group: np.ndarray, n_img: int, gt_regular: np.ndarray, m: Matches
             ) -> MatchTables:
-    """The match tables at area range "all" (index 0), with input indices."""
+    """The match tables at area range "all", with input indices."""
     img_ids = np.asarray(p.img_ids, dtype=object)
-    cat_ids = np.asarray(p.cat_ids, dtype=object)
+    cat_ids = np.asarray(p.eval_cat_ids, dtype=object)
     gt_order = np.argsort(gt_group, kind="stable")
-    det_gt = np.where(m.gt[0] >= 0, gt_keep[np.maximum(m.gt[0], 0)], -1)
-    gt_det = np.where(m.gt_det[0] >= 0, det[np.maximum(m.gt_det[0], 0)], -1)[:, gt_order]
+    a = p.all_index
+    det_gt = (np.where(m.gt[a] >= 0, gt_keep[np.maximum(m.gt[a], 0)], -1) if len(gt_keep)
+              else np.full(m.gt[a].shape, -1))
+    gt_det = (np.where(m.gt_det[a] >= 0, det[np.maximum(m.gt_det[a], 0)], -1) if len(det)
+              else np.full(m.gt_det[a].shape, -1))[:, gt_order]
     return MatchTables(
         iou_thrs=p.iou_thrs, det_index=det, det_image=img_ids[det_group % n_img],
         det_category=cat_ids[det_group // n_img], det_score=dts.scores[det], det_rank=rank,
-        det_gt=det_gt, det_iou=m.iou[0], det_ignored=m.ignored[0],
+        det_gt=det_gt, det_iou=m.iou[a], det_ignored=m.ignored[a],
         gt_index=gt_keep[gt_order], gt_image=img_ids[gt_group[gt_order] % n_img],
         gt_category=cat_ids[gt_group[gt_order] // n_img],
-        gt_ignored=~gt_regular[0][gt_order], gt_det=gt_det)
+        gt_ignored=~gt_regular[a][gt_order], gt_det=gt_det)
 
 
 def _accumulate(p: Params, per_image: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """COCOeval.accumulate: precision at the recall thresholds, recall, and their scores."""
-    n_t, n_r, n_k = len(p.iou_thrs), len(p.rec_thrs), len(p.cat_ids)
+    n_t, n_r, n_k = len(p.iou_thrs), len(p.rec_thrs), len(p.eval_cat_ids)
     n_a, n_m = len(p.area_rng), len(p.max_dets)
     precision = -np.ones((n_t, n_r, n_k, n_a, n_m))
     recall = -np.ones((n_t, n_k, n_a, n_m))
@@ -290,7 +305,8 @@ def _summarize(p: Params, precision: np.ndarray, recall: np.ndarray) -> np.ndarr
     md = p.max_dets
     last = md[2] if len(md) > 2 else md[-1]
     return np.array([
-        mean(True, max_det=last), mean(True, 0.5, max_det=last), mean(True, 0.75, max_det=last),
+        mean(True),  # the reference asks for maxDets=100 here, whatever max_dets holds
+        mean(True, 0.5, max_det=last), mean(True, 0.75, max_det=last),
         mean(True, area="small", max_det=last), mean(True, area="medium", max_det=last),
         mean(True, area="large", max_det=last),
         mean(False, max_det=md[0]), mean(False, max_det=md[1] if len(md) > 1 else md[-1]),

@@ -29,17 +29,17 @@ class Pairs:
     rank_starts: np.ndarray  # pairs of rank r are rank_starts[r]:rank_starts[r + 1]
 
 
-def make_pairs(det_group: np.ndarray, det_rank: np.ndarray, gt_group: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Detection and ground-truth indices of all pairs; ground truth sorted by group."""
-    gt_order = np.argsort(gt_group, kind="stable")
+def make_pairs(det_group: np.ndarray, det_rank: np.ndarray, gt_group: np.ndarray,
+               gt_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Detection and ground-truth indices of all pairs, ground truth in `gt_rank` order."""
+    gt_order = np.lexsort((gt_rank, gt_group))
     sorted_groups = gt_group[gt_order]
     first = np.searchsorted(sorted_groups, det_group, side="left")
     count = np.searchsorted(sorted_groups, det_group, side="right") - first
     det = np.repeat(np.arange(len(det_group)), count)
     offsets = np.arange(len(det)) - np.repeat(np.cumsum(count) - count, count)
     gt = gt_order[np.repeat(first, count) + offsets]
-    order = np.lexsort((gt, det, det_rank[det]))  # gt_order keeps input order within a group
+    order = np.lexsort((gt_rank[gt], det, det_rank[det]))
     return det[order], gt[order]
 
 
@@ -112,9 +112,11 @@ def match_all(pairs: Pairs, n_det: int, n_gt: int, gt_regular: np.ndarray,
         a_idx, t_idx, d_idx = np.nonzero(found)
         taken[a_idx, t_idx, winner_gt[a_idx, t_idx, d_idx]] = True
     hit = matched >= 0
-    safe = np.maximum(matched, 0)
-    on_ignored = hit & ~np.take_along_axis(gt_regular[:, None, :].repeat(n_t, axis=1), safe,
-                                           axis=2)
+    on_ignored = np.zeros_like(hit)
+    if n_gt:
+        regular = np.take_along_axis(gt_regular[:, None, :].repeat(n_t, axis=1),
+                                     np.maximum(matched, 0), axis=2)
+        on_ignored = hit & ~regular
     ignored = on_ignored | (~hit & det_outside[:, None, :])
     gt_det = np.full((n_a, n_t, n_gt), -1, dtype=np.int64)
     a_idx, t_idx, d_idx = np.nonzero(hit)
