@@ -15,5 +15,5 @@ def scene(first_id: int) -> tuple[dict, list]:
 def test_ground_truth_with_id_zero_is_matched_like_any_other():
     with_zero = evaluate(*scene(0))
     with_one = evaluate(*scene(1))
-    assert with_zero.stats[0] == with_one.stats[0] == 1.0
+    assert with_zero.stats[0] == with_one.stats[0] > 0.99  # 1 less COCO's epsilon
     assert with_zero.matches.det_gt[0].tolist() == [0]  # index of the ground truth, not its id
