@@ -157,7 +157,9 @@ def _params(iou_type: str, image_ids: list, category_ids: list, given: dict[str,
         max_dets=tuple(sorted(int(m) for m in given.get("max_dets", (1, 10, 100)))),
         area_rng=area_rng, area_rng_lbl=labels,
         img_ids=tuple(np.unique(np.asarray(img_ids)).tolist()),
-        cat_ids=tuple(np.unique(np.asarray(cat_ids)).tolist()),
+        # The reference sorts them only when categories are used; pooled, the given order
+        # decides ties between categories.
+        cat_ids=tuple(np.unique(np.asarray(cat_ids)).tolist() if use_cats else cat_ids),
         use_cats=use_cats,
     )
 

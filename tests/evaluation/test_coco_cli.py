@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case, reference
+from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case
+from tests.evaluation.cocoref import reference
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,6 +9,7 @@ reference to 1e-9.
 
 import copy
 import warnings
+from collections import Counter
 
 import hypothesis.strategies as st
 import numpy as np
@@ -16,13 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from evaluation.metrics.coco import evaluate
-from tests.evaluation.cocogen import (
-    differences,
-    faster_coco_eval_stats,
-    make_case,
-    reference,
-    with_segmentations_as,
-)
+from tests.evaluation.cocogen import make_case, with_segmentations_as
+from tests.evaluation.cocoref import differences, faster_coco_eval_stats, reference
 
 SEEDS = range(40)
 IOU_TYPES = ("bbox", "segm")
@@ -45,8 +41,11 @@ def test_generated_scene_matches_pycocotools(seed, iou_type):
 
     result, ref = engine(gt, dets, iou_type), reference(gt, dets, iou_type)
 
-    assert np.allclose(result.stats, ref.stats, atol=1e-9, rtol=0), differences(result, ref)
-    assert not differences(result, ref)
+    found = "\n".join(differences(result, ref))
+    assert np.allclose(result.stats, ref.stats, atol=1e-9, rtol=0), found
+    assert np.allclose(result.precision, ref.precision, atol=1e-9, rtol=0), found
+    assert np.allclose(result.recall, ref.recall, atol=1e-9, rtol=0), found
+    assert result.per_category_ap == pytest.approx(ref.per_category_ap, abs=1e-9), found
 
 
 @pytest.mark.parametrize("iou_type", IOU_TYPES)
@@ -58,7 +57,7 @@ def test_crowded_scene_matches_pycocotools(iou_type):
     assert not differences(engine(gt, dets, iou_type), reference(gt, dets, iou_type))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
     iou_type=st.sampled_from(IOU_TYPES),
@@ -73,6 +72,35 @@ def test_any_generated_scene_matches_pycocotools(seed, iou_type, **knobs):
     gt, dets = make_case(seed, iou_type, **knobs)
 
     assert not differences(engine(gt, dets, iou_type), reference(gt, dets, iou_type))
+
+
+@st.composite
+def parameters(draw: st.DrawFn, cat_ids: list[int], img_ids: list[int]) -> dict:
+    """Any COCOeval parameters, each left at its default or set."""
+    thresholds = [*np.linspace(0.5, 0.95, 10).tolist(), 0.3, 0.42, 1.0]
+    limits = st.floats(1.0, 20000.0, allow_nan=False)
+    drawn = {
+        "iou_thrs": st.lists(st.sampled_from(thresholds), min_size=1, max_size=5,
+                             unique=True).map(sorted),
+        "max_dets": st.lists(st.integers(1, 120), min_size=3, max_size=3, unique=True).map(sorted),
+        "cat_ids": st.lists(st.sampled_from(cat_ids), min_size=1, unique=True),
+        "img_ids": st.lists(st.sampled_from(img_ids), min_size=1, unique=True),
+        "area_rng": st.tuples(limits, limits).map(sorted).map(
+            lambda ab: [[0, 1e10], [0, ab[0]], [ab[0], ab[1]], [ab[1], 1e10]]),
+        "use_cats": st.booleans(),
+    }
+    return {name: draw(value) for name, value in drawn.items() if draw(st.booleans())}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), iou_type=st.sampled_from(IOU_TYPES), data=st.data())
+def test_any_parameters_match_pycocotools(seed, iou_type, data):
+    gt, dets = make_case(seed, iou_type, n_images=6, n_categories=3)
+    params = data.draw(parameters([c["id"] for c in gt["categories"]],
+                                  [i["id"] for i in gt["images"]]))
+
+    assert not differences(engine(gt, dets, iou_type, **params),
+                           reference(gt, dets, iou_type, **params))
 
 
 @pytest.mark.parametrize("iou_type", IOU_TYPES)
@@ -145,3 +173,37 @@ def test_faster_coco_eval_agrees_with_the_engine(seed, iou_type):
         assert not differences(result, ref)
     else:
         assert np.allclose(result.stats, faster, atol=1e-9, rtol=0)
+
+
+def test_the_generator_is_deterministic_and_covers_the_edges():
+    """The scenes above contain what the parity claims rest on."""
+    assert scene(8, "segm") == scene(8, "segm")
+    seen: set[str] = set()
+    for seed in SEEDS[:12]:
+        gt, dets = scene(seed, "segm")
+        anns = gt["annotations"]
+        per_image_category = Counter((d["image_id"], d["category_id"]) for d in dets)
+        scores = Counter(d["score"] for d in dets)
+        seen |= {name for name, present in {
+            "crowd": any(a["iscrowd"] for a in anns),
+            "area 1024": any(a["area"] == 1024 for a in anns),
+            "area 9216": any(a["area"] == 9216 for a in anns),
+            "area field is not w x h": any(a["area"] != a["bbox"][2] * a["bbox"][3] for a in anns),
+            "image without annotations": len({a["image_id"] for a in anns}) < len(gt["images"]),
+            "over 100 detections": max(per_image_category.values()) > 100,
+            "tied scores": max(scores.values()) > 1,
+            "polygons": any(isinstance(a["segmentation"], list) and not a["iscrowd"]
+                            for a in anns),
+            "multi-part polygons": any(isinstance(a["segmentation"], list)
+                                       and len(a["segmentation"]) > 1 for a in anns),
+            "compressed RLE": any(isinstance(a["segmentation"], dict)
+                                  and isinstance(a["segmentation"]["counts"], str) for a in anns),
+            "uncompressed RLE": any(isinstance(a["segmentation"], dict)
+                                    and isinstance(a["segmentation"]["counts"], list)
+                                    for a in anns),
+            "category without ground truth": len({a["category_id"] for a in anns})
+            < len(gt["categories"]),
+            "results with boxes": "bbox" in dets[0],
+            "results without boxes": "bbox" not in dets[0],
+        }.items() if present}
+    assert len(seen) == 14, seen

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 
 from evaluation.metrics.coco import evaluate
-from tests.evaluation.cocogen import (
-    annotation,
-    dataset,
-    detection,
-    differences,
-    image,
-    make_case,
-    reference,
-)
+from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case
+from tests.evaluation.cocoref import differences, reference
 
 AP, AP50, AP75, AP_SMALL, AP_MEDIUM, AP_LARGE = range(6)
 AR1, AR10, AR100, AR_SMALL, AR_MEDIUM, AR_LARGE = range(6, 12)
@@ -318,6 +311,19 @@ def test_without_categories_tied_detections_are_ordered_by_category_then_input()
     stats = evaluated(gt, dets, use_cats=False).stats
 
     assert stats[AR1] == about(0.5)  # the hit, of category 1, comes first
+
+
+def test_without_categories_pooling_follows_the_category_order_given():
+    """pycocotools sorts cat_ids only when it uses categories; without, it pools in the order
+    given, so tied detections of category 2 come before those of category 1 here."""
+    gt = dataset([image(1)], [annotation(1, 1, 1, [10.0, 10.0, 20.0, 20.0]),
+                              annotation(2, 1, 2, [100.0, 100.0, 20.0, 20.0])], [1, 2])
+    dets = [detection(1, 1, [10.0, 10.0, 20.0, 20.0], 0.5),  # a hit, of category 1
+            detection(1, 2, [300.0, 300.0, 20.0, 20.0], 0.5)]  # a miss, of category 2
+
+    stats = evaluated(gt, dets, use_cats=False, cat_ids=[2, 1]).stats
+
+    assert stats[AR1] == about(0.0)  # the miss, of category 2, comes first
 
 
 def test_without_categories_equal_iou_goes_to_the_later_ground_truth_in_category_order():
