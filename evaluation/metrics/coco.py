@@ -106,6 +106,8 @@ class CocoResult:
     matches: MatchTables
     gt: Annotations  # the parsed inputs, in input order, for reports that look beyond matches
     dt: Annotations
+    image_sizes: dict[Any, tuple[int, int]]  # image id -> (height, width), where given
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # for report views
 
     @property
     def per_category_ap(self) -> dict[Any, float]:
@@ -126,15 +128,15 @@ def evaluate(gt: dict, detections: list[dict], iou_type: str = "bbox", **params:
     dts = load_detections(detections, image_ids, iou_type)
     p = _params(iou_type, image_ids, category_ids, params)
     gt_masks = dt_masks = None
+    sizes = image_sizes(gt)
     if iou_type == "segm":
-        sizes = image_sizes(gt)
         gt_masks, dt_masks = to_rles(gts, sizes), to_rles(dts, sizes)
     per_image = _evaluate_images(p, gts, dts, gt_masks, dt_masks)
     per_image["scores"] = dts.scores[per_image["det"]]
     precision, recall, scores = _accumulate(p, per_image)
     stats = _summarize(p, precision, recall)
     return CocoResult(p, stats, precision, recall, scores, list(p.eval_cat_ids),
-                      per_image.pop("tables"), gts, dts)
+                      per_image.pop("tables"), gts, dts, sizes)
 
 
 def _params(iou_type: str, image_ids: list, category_ids: list, given: dict[str, Any]) -> Params:

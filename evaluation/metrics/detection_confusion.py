@@ -33,7 +33,8 @@ and recall = diagonal / objects, precision = diagonal / detections are the opera
 
 Views (`subset`, `page`) re-count the same assignment: counts to or from labels outside the view
 go to `other_predicted` (per row) and `other_true` (per column), so the identities hold in every
-view. For "segm" results IoU is mask IoU; polygon ground truth needs `image_sizes`.
+view. For "segm" results IoU is mask IoU; polygons are rasterised at the image sizes of the
+ground truth (`image_sizes` overrides them).
 """
 
 from dataclasses import dataclass
@@ -109,9 +110,25 @@ def _pair_ious(result: CocoResult, det: np.ndarray, gt: np.ndarray,
     """IoU of (detection, ground truth) input-index pairs, contiguous per detection."""
     if result.params.iou_type == "bbox" or len(det) == 0:
         return box_iou_pairs(result.dt.boxes[det], result.gt.boxes[gt], np.zeros(len(det), bool))
-    sizes = image_sizes or {}
+    sizes = image_sizes or result.image_sizes
     return mask_iou_pairs(det, gt, to_rles(result.dt, sizes), to_rles(result.gt, sizes),
                           np.zeros(len(result.gt), bool))
+
+
+def _all_image_pairs(result: CocoResult, det_img: np.ndarray, gt_img: np.ndarray,
+                     image_sizes: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(detection row, ground-truth row, IoU) of every kept detection and non-crowd ground truth
+    sharing an image, computed once per result: thresholds only filter these pairs, so a
+    slider move never recomputes an IoU."""
+    cached = result.cache.get("image_pairs")
+    if cached is None:
+        tab = result.matches
+        regular = np.flatnonzero(~tab.gt_ignored)
+        pd, pg = _image_pairs(det_img, np.zeros(len(det_img), dtype=np.int64),
+                              gt_img[regular])
+        ious = _pair_ious(result, tab.det_index[pd], tab.gt_index[regular[pg]], image_sizes)
+        cached = result.cache["image_pairs"] = (pd, regular[pg], ious)
+    return cached
 
 
 def _greedy(det: np.ndarray, gt: np.ndarray, iou: np.ndarray, image: np.ndarray,
@@ -172,9 +189,13 @@ def _assign(result: CocoResult, iou: float, score: float, low_iou: float,
     order = np.lexsort((tab.det_index[free], -tab.det_score[free], det_img[free]))
     rank = np.empty(len(free), dtype=np.int64)
     rank[order] = _rank_within(det_img[free][order])
-    pd, pg = _image_pairs(det_img[free], rank, gt_img[open_gt])
-    pair_iou = _pair_ious(result, tab.det_index[free[pd]], tab.gt_index[open_gt[pg]],
-                          image_sizes)
+    all_det, all_gt, all_iou = _all_image_pairs(result, det_img, gt_img, image_sizes)
+    in_free = np.full(len(tab.det_index), -1, dtype=np.int64)
+    in_free[free] = np.arange(len(free))
+    in_open = np.full(len(tab.gt_index), -1, dtype=np.int64)
+    in_open[open_gt] = np.arange(len(open_gt))
+    wanted = (in_free[all_det] >= 0) & (in_open[all_gt] >= 0)
+    pd, pg, pair_iou = in_free[all_det[wanted]], in_open[all_gt[wanted]], all_iou[wanted]
     same = det_k[free[pd]] == gt_k[open_gt[pg]]
     free_img = det_img[free]
     cross = (~same) & (pair_iou >= limit)

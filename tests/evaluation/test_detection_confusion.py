@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from pycocotools import mask as mask_utils
 
 from evaluation.metrics.coco import evaluate
-from evaluation.metrics.coco_data import CocoFormatError
 from evaluation.metrics.detection_confusion import badcases, detection_confusion
 
 CAT, DOG, BIRD = 1, 2, 3
@@ -374,7 +373,7 @@ def box_rle(box, height=100, width=100):
     return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
 
 
-def test_segmentation_uses_mask_iou_and_needs_sizes_for_polygons():
+def test_segmentation_uses_mask_iou_with_the_ground_truth_image_sizes():
     gt = {"images": [{"id": 1, "height": 100, "width": 100}], "categories": [{"id": CAT},
           {"id": DOG}], "annotations": [
         {**ann(1, 1, CAT, [0, 0, 40, 40]), "segmentation": box_rle([0, 0, 40, 40])},
@@ -387,13 +386,11 @@ def test_segmentation_uses_mask_iou_and_needs_sizes_for_polygons():
     ]
     result = evaluate(gt, dets, "segm")
 
-    confusion = detection_confusion(result, image_sizes={1: (100, 100)})
+    confusion = detection_confusion(result)
 
     assert confusion.matrix.tolist() == [[0, 0], [1, 0]]
     assert confusion.missed.tolist() == [1, 0]
     assert confusion.background.tolist() == [0, 1]
-    with pytest.raises(CocoFormatError, match="height and width"):
-        detection_confusion(result)
 
 
 # ---------------------------------------------------------------- invariants on random scenes
