@@ -44,7 +44,7 @@ import numpy as np
 
 from evaluation.metrics.coco import CocoResult
 from evaluation.metrics.coco_data import to_rles
-from evaluation.metrics.coco_match import box_iou_pairs, mask_iou_pairs
+from evaluation.metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
 from evaluation.metrics.operating_point import iou_index
 
 PAGE_SIZES = (10, 15, 20)
@@ -94,15 +94,7 @@ def _image_pairs(det_image: np.ndarray, det_rank: np.ndarray, gt_image: np.ndarr
                  ) -> tuple[np.ndarray, np.ndarray]:
     """All (detection, ground truth) pairs sharing an image, by detection rank, detection,
     then ground-truth position."""
-    gt_order = np.argsort(gt_image, kind="stable")
-    sorted_images = gt_image[gt_order]
-    first = np.searchsorted(sorted_images, det_image, side="left")
-    count = np.searchsorted(sorted_images, det_image, side="right") - first
-    det = np.repeat(np.arange(len(det_image)), count)
-    offsets = np.arange(len(det)) - np.repeat(np.cumsum(count) - count, count)
-    gt = gt_order[np.repeat(first, count) + offsets]
-    order = np.lexsort((gt, det, det_rank[det]))
-    return det[order], gt[order]
+    return make_pairs(det_image, det_rank, gt_image, np.arange(len(gt_image)))
 
 
 def _pair_ious(result: CocoResult, det: np.ndarray, gt: np.ndarray,

@@ -51,7 +51,7 @@ import numpy as np
 
 from evaluation.metrics.coco import AREA_RANGES, CocoResult, evaluate
 from evaluation.metrics.coco_data import image_sizes, to_rles
-from evaluation.metrics.coco_match import box_iou_pairs, mask_iou_pairs
+from evaluation.metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
 
 ERROR_TYPES = ("cls", "loc", "both", "dupe", "bkg", "missed")
 _NONE, _TP, _IGNORED, _CLS, _LOC, _BOTH, _DUPE, _BKG = range(8)
@@ -224,21 +224,17 @@ class _PairIous:
 def _pair_ious(result: CocoResult, dets: np.ndarray, det_img: np.ndarray, g: np.ndarray,
                g_img: np.ndarray, sizes: dict | None) -> _PairIous:
     """IoU of every detection with every regular ground truth of its image."""
-    order = np.lexsort((g, g_img))  # by image, then input order (first wins a tie)
-    sorted_img = g_img[order]
-    first = np.searchsorted(sorted_img, det_img, side="left")
-    count = np.searchsorted(sorted_img, det_img, side="right") - first
-    pair_det = np.repeat(np.arange(len(dets)), count)
-    offsets = np.arange(len(pair_det)) - np.repeat(np.cumsum(count) - count, count)
-    pair_gt = order[np.repeat(first, count) + offsets]
+    # Per detection, its image's ground truth in input order (the first wins a tie).
+    pair_det, pair_gt = make_pairs(det_img, np.zeros(len(dets), dtype=np.int64), g_img, g)
     no_crowd = np.zeros(len(pair_det), dtype=bool)
     if result.params.iou_type == "segm":
-        gt_rles, dt_rles = to_rles(result.gt, sizes or {}), to_rles(result.dt, sizes or {})
+        sizes = sizes or result.image_sizes
+        gt_rles, dt_rles = to_rles(result.gt, sizes), to_rles(result.dt, sizes)
         iou = mask_iou_pairs(dets[pair_det], g[pair_gt], dt_rles, gt_rles, no_crowd)
     else:
         iou = box_iou_pairs(result.dt.boxes[dets[pair_det]], result.gt.boxes[g[pair_gt]],
                             no_crowd)
-    return _PairIous(pair_det, pair_gt, iou, count)
+    return _PairIous(pair_det, pair_gt, iou, np.bincount(pair_det, minlength=len(dets)))
 
 
 def _classify(det_k: np.ndarray, ious: _PairIous, g_k: np.ndarray,
