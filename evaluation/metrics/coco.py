@@ -111,10 +111,13 @@ class CocoResult:
 
     @property
     def per_category_ap(self) -> dict[Any, float]:
-        """AP@[.5:.95] per category (area all, largest maxDets); -1 without ground truth."""
+        """AP@[.5:.95] per category (area all, maxDets 100 like stats[0], else the largest);
+        -1 without ground truth."""
+        max_dets = self.params.max_dets
+        m = max_dets.index(100) if 100 in max_dets else len(max_dets) - 1
         result = {}
         for k, cat in enumerate(self.cat_ids):
-            s = self.precision[:, :, k, self.params.all_index, -1]
+            s = self.precision[:, :, k, self.params.all_index, m]
             result[cat] = float(np.mean(s[s > -1])) if np.any(s > -1) else -1.0
         return result
 
