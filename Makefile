@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/eventlog.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/eval_coco.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
