@@ -1,0 +1,312 @@
+"""The training loop: epochs of steps, evaluation, checkpoints, stop conditions, progress.
+
+One process, one device. For DDP later: wrap the model after `_Trainer` moves it, shard
+`epoch_order` per rank, and let only rank 0 write checkpoints and call callbacks (`_unwrap`
+already reads weights through `.module`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from training_runtime.train import checkpoint as ckpt
+from training_runtime.train.batches import batch_size_of, epoch_loader, eval_loader, to_device
+from training_runtime.train.config import TrainConfig
+from training_runtime.train.events import (
+    EpochProgress,
+    StepProgress,
+    Stopped,
+    StopReason,
+    dispatch,
+)
+from training_runtime.train.resources import ResourceMonitor
+from training_runtime.train.schedule import LRSchedule, build_optimizer
+from training_runtime.train.steps import (
+    EvaluateFn,
+    LossFn,
+    StepFn,
+    classification_accuracy,
+    classification_step,
+)
+from training_runtime.train.stop import (
+    OOM_ERRORS,
+    Deadline,
+    TrainingFailed,
+    non_finite_loss,
+    out_of_memory,
+    target_reached,
+)
+
+
+@dataclass
+class TrainResult:
+    """How training ended; `history` holds one dict per completed epoch (resumed ones too)."""
+
+    best_metric: float | None
+    best_epoch: int | None
+    stop_reason: StopReason
+    epochs_run: int
+    global_step: int
+    checkpoint_path: Path | None
+    best_checkpoint_path: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train(model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
+          config: TrainConfig, *, loss_fn: LossFn | None = None, step_fn: StepFn | None = None,
+          evaluate_fn: EvaluateFn | None = None, collate_fn: Callable[..., Any] | None = None,
+          callbacks: Iterable[object] = (), cancel: Any = None,
+          resume_from: Path | str | None = None,
+          clock: Callable[[], float] = time.monotonic) -> TrainResult:
+    """Train `model` in place per `config`; raise TrainingFailed on a non-finite loss or OOM.
+
+    Classification by default (cross-entropy on (inputs, labels), top-1 accuracy); pass
+    `step_fn(model, batch) -> loss` (e.g. a detection loss dict summed) and `evaluate_fn(model,
+    loader) -> metrics` for other tasks. `cancel` is anything with `is_set()` (CancelToken,
+    threading.Event). `resume_from` continues a `last.pt` checkpoint exactly.
+    """
+    if loss_fn is not None and step_fn is not None:
+        raise ValueError("pass loss_fn or step_fn, not both")
+    if len(train_dataset) == 0:
+        raise ValueError("the training dataset is empty")
+    trainer = _Trainer(model, train_dataset, val_dataset, config,
+                       step_fn=step_fn or classification_step(loss_fn),
+                       evaluate_fn=evaluate_fn or classification_accuracy,
+                       collate_fn=collate_fn, callbacks=tuple(callbacks), cancel=cancel,
+                       clock=clock)
+    if resume_from is not None:
+        trainer.resume(ckpt.load_checkpoint(resume_from))
+    else:
+        ckpt.seed_everything(config.seed)
+    return trainer.run()
+
+
+def _device_of(config: TrainConfig) -> torch.device:
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingFailed("device_unavailable",
+                             f"device {config.device!r} was asked for but CUDA is not available "
+                             "on this worker; use device 'cpu' or a GPU worker.")
+    return device
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+class _Trainer:
+    """The state of one run: counters, best metric, history; one method per phase."""
+
+    def __init__(self, model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
+                 config: TrainConfig, *, step_fn: StepFn, evaluate_fn: EvaluateFn,
+                 collate_fn: Callable[..., Any] | None, callbacks: tuple[object, ...],
+                 cancel: Any, clock: Callable[[], float]) -> None:
+        self.config, self.callbacks, self.cancel, self.clock = config, callbacks, cancel, clock
+        self.train_dataset, self.val_dataset = train_dataset, val_dataset
+        self.step_fn, self.evaluate_fn, self.collate_fn = step_fn, evaluate_fn, collate_fn
+        self.device = _device_of(config)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.model = model.to(self.device)
+        if config.use_channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scaler = torch.amp.GradScaler("cuda") if config.use_amp else None
+        self.steps_per_epoch = math.ceil(len(train_dataset) / config.batch_size)
+        self.schedule = LRSchedule.from_config(config, self.steps_per_epoch)
+        self.last_path = config.checkpoint_dir / ckpt.LAST_NAME
+        self.best_path = config.checkpoint_dir / ckpt.BEST_NAME
+        self.epoch = self.step_in_epoch = self.global_step = 0
+        self.loss_sum, self.loss_samples = 0.0, 0
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, Any]] = []
+        self.elapsed_before = 0.0
+        self.lr = self.schedule.lr(0)
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from a `last.pt` state: weights, optimiser, counters, RNGs."""
+        if state.get("steps_per_epoch") != self.steps_per_epoch:
+            raise ValueError(f"checkpoint has {state.get('steps_per_epoch')} steps per epoch, this "
+                             f"run {self.steps_per_epoch}: same dataset and batch size needed")
+        _unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step = state["global_step"]
+        self.loss_sum, self.loss_samples = state["epoch_loss_sum"], state["epoch_samples"]
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.history = list(state["history"])
+        self.elapsed_before = state["elapsed_s"]
+        self.lr = state["lr"]
+        ckpt.restore_rng(state["rng"])
+
+    def run(self) -> TrainResult:
+        """Epochs until done or a stop condition; failures raise TrainingFailed."""
+        self.deadline = Deadline(self.config.max_duration_s, self.clock, self.elapsed_before)
+        self.monitor = ResourceMonitor(self.device)
+        self.session_steps = 0
+        self.session_samples, self.session_train_s = 0, 0.0
+        while self.epoch < self.config.epochs:
+            reason = self._train_epoch() or self._end_epoch()
+            if reason is not None:
+                return self._stop(reason)
+        return self._stop("completed")
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def _train_epoch(self) -> StopReason | None:
+        loader = epoch_loader(self.train_dataset, batch_size=self.config.batch_size,
+                              seed=self.config.seed, epoch=self.epoch,
+                              start_batch=self.step_in_epoch, num_workers=self.config.num_workers,
+                              collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda")
+        self.model.train()
+        self.tick = self.clock()
+        for batch in loader:
+            if self.cancel is not None and self.cancel.is_set():
+                return "cancelled"
+            if self.deadline.expired():
+                return "max_duration"
+            self._step(batch)
+        return None
+
+    def _step(self, batch: Any) -> None:
+        self.lr = self.schedule.apply(self.optimizer, self.global_step)
+        batch = to_device(batch, self.device, channels_last=self.config.use_channels_last)
+        n = batch_size_of(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        try:
+            with self._autocast():
+                loss = self.step_fn(self.model, batch)
+            value = float(loss.detach().float())
+            if not math.isfinite(value):
+                raise non_finite_loss(value, self.global_step + 1, self.epoch + 1, self.lr)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+        except OOM_ERRORS as exc:
+            self._release_cuda_memory()
+            raise out_of_memory(self.config.batch_size, self.epoch + 1, self.global_step + 1,
+                                "training") from exc
+        self.global_step += 1
+        self.step_in_epoch += 1
+        self.loss_sum += value * n
+        self.loss_samples += n
+        now = self.clock()
+        self.session_train_s += now - self.tick
+        self.tick = now
+        self.session_steps += 1
+        self.session_samples += n
+        train_s = self.session_train_s
+        throughput = self.session_samples / train_s if train_s > 0 else 0.0
+        dispatch(self.callbacks, "on_step", StepProgress(
+            epoch=self.epoch + 1, step=self.step_in_epoch, global_step=self.global_step,
+            total_steps=self.schedule.total_steps, loss=value, lr=self.lr,
+            samples_per_s=throughput, eta_s=self._eta(), elapsed_s=self.deadline.elapsed()))
+
+    def _eta(self) -> float:
+        if self.session_steps == 0:
+            return 0.0
+        per_step = self.deadline.session_elapsed() / self.session_steps
+        return max(0.0, per_step * (self.schedule.total_steps - self.global_step))
+
+    def _release_cuda_memory(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _evaluate(self) -> dict[str, float]:
+        if self.val_dataset is None:
+            return {}
+        loader = eval_loader(self.val_dataset, batch_size=self.config.batch_size,
+                             num_workers=self.config.num_workers, collate_fn=self.collate_fn,
+                             pin_memory=self.device.type == "cuda")
+        self.model.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                metrics = {k: float(v) for k, v in self.evaluate_fn(self.model, loader).items()}
+        except OOM_ERRORS as exc:
+            self._release_cuda_memory()
+            raise out_of_memory(self.config.batch_size, self.epoch + 1, self.global_step,
+                                "evaluation") from exc
+        finally:
+            self.model.train()
+        if self.config.metric_name not in metrics:
+            raise ValueError(f"evaluate_fn returned {sorted(metrics)}, without the configured "
+                             f"metric_name {self.config.metric_name!r}")
+        return metrics
+
+    def _end_epoch(self) -> StopReason | None:
+        metrics = self._evaluate()
+        train_loss = self.loss_sum / max(1, self.loss_samples)
+        self.epoch += 1
+        self.step_in_epoch, self.loss_sum, self.loss_samples = 0, 0.0, 0
+        value = metrics.get(self.config.metric_name)
+        improved = value is not None and (self.best_metric is None or value > self.best_metric)
+        if improved:
+            self.best_metric, self.best_epoch = value, self.epoch
+        elapsed = self.deadline.elapsed()
+        self.history.append({"epoch": self.epoch, "train_loss": train_loss, "metrics": metrics,
+                             "lr": self.lr, "elapsed_s": elapsed})
+        dispatch(self.callbacks, "on_epoch", EpochProgress(
+            epoch=self.epoch, train_loss=train_loss, metrics=metrics, lr=self.lr,
+            elapsed_s=elapsed, eta_s=self._eta(), resources=self.monitor.sample()))
+        if improved:
+            self._save(self.best_path, self._best_state())
+        self._save(self.last_path, self._state())
+        if target_reached(self.best_metric, self.config.target_metric):
+            return "target_reached"
+        return None
+
+    def _stop(self, reason: StopReason) -> TrainResult:
+        if reason in ("cancelled", "max_duration"):
+            self._save(self.last_path, self._state())
+        dispatch(self.callbacks, "on_stop", Stopped(reason, self.best_metric, self.epoch))
+        return TrainResult(
+            best_metric=self.best_metric, best_epoch=self.best_epoch, stop_reason=reason,
+            epochs_run=self.epoch, global_step=self.global_step,
+            checkpoint_path=self.last_path if self.last_path.exists() else None,
+            best_checkpoint_path=self.best_path if self.best_epoch is not None else None,
+            history=list(self.history))
+
+    def _save(self, path: Path, state: dict[str, Any]) -> None:
+        ckpt.save_checkpoint(path, state)
+        dispatch(self.callbacks, "on_checkpoint", path)
+
+    def _best_state(self) -> dict[str, Any]:
+        return {"format": ckpt.CHECKPOINT_FORMAT, "model": _unwrap(self.model).state_dict(),
+                "metric_name": self.config.metric_name, "metric": self.best_metric,
+                "epoch": self.best_epoch, "config": self.config.to_dict()}
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": ckpt.CHECKPOINT_FORMAT,
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step, "steps_per_epoch": self.steps_per_epoch,
+            "epoch_loss_sum": self.loss_sum, "epoch_samples": self.loss_samples,
+            "best_metric": self.best_metric, "best_epoch": self.best_epoch,
+            "history": list(self.history), "elapsed_s": self.deadline.elapsed(), "lr": self.lr,
+            "rng": ckpt.capture_rng(include_cuda=self.device.type == "cuda"),
+            "config": self.config.to_dict(),
+        }
