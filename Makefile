@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/eventlog.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/eval_coco.py
+	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/predict.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
