@@ -1,29 +1,19 @@
-"""A real (small) task: sklearn's 8x8 digits reach 95 % validation accuracy on CPU."""
+"""A real (small) task: sklearn's handwritten digits, upscaled from 8x8 to 32x32, reach 95 %
+held-out accuracy with the registry's small CNN on CPU."""
 
 import torch
 from sklearn.datasets import load_digits
-from torch import nn
+from torch.nn import functional
 from torch.utils.data import TensorDataset
 
+from training_runtime.models import build, get
 from training_runtime.train import TrainConfig, train
-
-
-class DigitsCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * 4 * 4, 10))
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 def digits_split():
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = functional.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
     labels = torch.tensor(digits.target, dtype=torch.int64)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     train_idx, val_idx = order[:1437], order[1437:]
@@ -37,7 +27,9 @@ def test_a_small_cnn_learns_the_digits(tmp_path):
     config = TrainConfig(checkpoint_dir=tmp_path, epochs=8, lr=0.1, batch_size=64,
                          warmup_epochs=0.5, weight_decay=5e-4, optimizer="sgd", seed=0)
 
-    result = train(DigitsCNN(), train_set, val_set, config)
+    model = build(get("classification", "small_cnn"), 10, in_channels=1)
+
+    result = train(model, train_set, val_set, config)
 
     assert result.best_metric >= 0.95, result.history
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
