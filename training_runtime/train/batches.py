@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from training_runtime.train.distributed import shard_order
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch `epoch`'s shuffle (0-based epoch)."""
@@ -49,13 +51,19 @@ def _seed_worker(worker_id: int) -> None:
 
 def epoch_loader(dataset: Dataset, *, batch_size: int, seed: int, epoch: int, start_batch: int,
                  num_workers: int, collate_fn: Callable[..., Any] | None,
-                 pin_memory: bool) -> DataLoader:
+                 pin_memory: bool, rank: int = 0, world_size: int = 1) -> DataLoader:
     """The loader of epoch `epoch`'s batches from batch `start_batch` on.
+
+    With `world_size` > 1 the loader holds only rank `rank`'s shard of the order
+    (`distributed.shard_order`, padded so every rank takes as many steps).
 
     Passing our own generator keeps the DataLoader from drawing its worker base seed from the
     global RNG, which a resumed run would otherwise see in a different state.
     """
-    order = epoch_order(len(dataset), seed, epoch)[start_batch * batch_size:]
+    order = epoch_order(len(dataset), seed, epoch)
+    if world_size > 1:
+        order = shard_order(order, rank, world_size)
+    order = order[start_batch * batch_size:]
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch) ^ 0x5EED)
     return DataLoader(dataset, batch_size=batch_size, sampler=IndexSampler(order),
                       num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory,

@@ -1,8 +1,11 @@
 """The training loop: epochs of steps, evaluation, checkpoints, stop conditions, progress.
 
-One process, one device. For DDP later: wrap the model after `_Trainer` moves it, shard
-`epoch_order` per rank, and let only rank 0 write checkpoints and call callbacks (`_unwrap`
-already reads weights through `.module`).
+One process, one device by default. With a `DistributedContext` (distributed.setup_from_env)
+of several processes: the model is wrapped in DDP on the context's device, each rank trains on
+its shard of every epoch's order (per-rank batch `batch_size`, global batch `batch_size *
+world_size`), reported losses are averaged over ranks, cancellation and the time limit are
+agreed by all ranks each step, every rank evaluates the full validation set, and only rank 0
+writes checkpoints and calls callbacks (the others wait at a barrier until the file is whole).
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
 from training_runtime.train import checkpoint as ckpt
 from training_runtime.train.batches import batch_size_of, epoch_loader, eval_loader, to_device
 from training_runtime.train.config import TrainConfig
+from training_runtime.train.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    barrier,
+    wrap_model,
+)
 from training_runtime.train.events import (
     EpochProgress,
     StepProgress,
@@ -67,13 +77,18 @@ def train(model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
           evaluate_fn: EvaluateFn | None = None, collate_fn: Callable[..., Any] | None = None,
           callbacks: Iterable[object] = (), cancel: Any = None,
           resume_from: Path | str | None = None,
-          clock: Callable[[], float] = time.monotonic) -> TrainResult:
+          clock: Callable[[], float] = time.monotonic,
+          distributed: DistributedContext | None = None) -> TrainResult:
     """Train `model` in place per `config`; raise TrainingFailed on a non-finite loss or OOM.
 
     Classification by default (cross-entropy on (inputs, labels), top-1 accuracy); pass
     `step_fn(model, batch) -> loss` (e.g. a detection loss dict summed) and `evaluate_fn(model,
     loader) -> metrics` for other tasks. `cancel` is anything with `is_set()` (CancelToken,
     threading.Event). `resume_from` continues a `last.pt` checkpoint exactly.
+
+    `distributed` (from `distributed.setup_from_env`) trains data-parallel: `config.batch_size`
+    is per rank, every rank must call `train` with the same arguments (and the same
+    `resume_from`); only rank 0 calls `callbacks` and writes checkpoints.
     """
     if loss_fn is not None and step_fn is not None:
         raise ValueError("pass loss_fn or step_fn, not both")
@@ -83,7 +98,7 @@ def train(model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
                        step_fn=step_fn or classification_step(loss_fn),
                        evaluate_fn=evaluate_fn or classification_accuracy,
                        collate_fn=collate_fn, callbacks=tuple(callbacks), cancel=cancel,
-                       clock=clock)
+                       clock=clock, distributed=distributed)
     if resume_from is not None:
         trainer.resume(ckpt.load_checkpoint(resume_from))
     else:
@@ -110,19 +125,29 @@ class _Trainer:
     def __init__(self, model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
                  config: TrainConfig, *, step_fn: StepFn, evaluate_fn: EvaluateFn,
                  collate_fn: Callable[..., Any] | None, callbacks: tuple[object, ...],
-                 cancel: Any, clock: Callable[[], float]) -> None:
-        self.config, self.callbacks, self.cancel, self.clock = config, callbacks, cancel, clock
+                 cancel: Any, clock: Callable[[], float],
+                 distributed: DistributedContext | None = None) -> None:
+        self.rank = distributed.rank if distributed is not None else 0
+        self.world_size = distributed.world_size if distributed is not None else 1
+        self.is_main = self.rank == 0
+        # Only rank 0 reports progress; the others train silently.
+        self.config, self.cancel, self.clock = config, cancel, clock
+        self.callbacks = callbacks if self.is_main else ()
         self.train_dataset, self.val_dataset = train_dataset, val_dataset
         self.step_fn, self.evaluate_fn, self.collate_fn = step_fn, evaluate_fn, collate_fn
-        self.device = _device_of(config)
+        self.device = distributed.device if distributed is not None else _device_of(config)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.model = model.to(self.device)
         if config.use_channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.world_size > 1:
+            self.model = wrap_model(self.model, self.device)
         self.optimizer = build_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler("cuda") if config.use_amp else None
-        self.steps_per_epoch = math.ceil(len(train_dataset) / config.batch_size)
+        # Each rank holds ceil(n / W) samples of every epoch (shard_order pads to equal shares).
+        self.steps_per_epoch = math.ceil(
+            math.ceil(len(train_dataset) / self.world_size) / config.batch_size)
         self.schedule = LRSchedule.from_config(config, self.steps_per_epoch)
         self.last_path = config.checkpoint_dir / ckpt.LAST_NAME
         self.best_path = config.checkpoint_dir / ckpt.BEST_NAME
@@ -173,15 +198,29 @@ class _Trainer:
         loader = epoch_loader(self.train_dataset, batch_size=self.config.batch_size,
                               seed=self.config.seed, epoch=self.epoch,
                               start_batch=self.step_in_epoch, num_workers=self.config.num_workers,
-                              collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda")
+                              collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda",
+                              rank=self.rank, world_size=self.world_size)
         self.model.train()
         self.tick = self.clock()
         for batch in loader:
-            if self.cancel is not None and self.cancel.is_set():
-                return "cancelled"
-            if self.deadline.expired():
-                return "max_duration"
+            reason = self._agreed_stop()
+            if reason is not None:
+                return reason
             self._step(batch)
+        return None
+
+    def _agreed_stop(self) -> StopReason | None:
+        """Cancellation or the time limit; with several ranks, any rank's stop stops them all."""
+        cancelled = self.cancel is not None and self.cancel.is_set()
+        expired = not cancelled and self.deadline.expired()
+        if self.world_size > 1:
+            flags = torch.tensor([float(cancelled), float(expired)], device=self.device)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            cancelled, expired = bool(flags[0] > 0), bool(flags[1] > 0)
+        if cancelled:
+            return "cancelled"
+        if expired:
+            return "max_duration"
         return None
 
     def _step(self, batch: Any) -> None:
@@ -192,7 +231,9 @@ class _Trainer:
         try:
             with self._autocast():
                 loss = self.step_fn(self.model, batch)
-            value = float(loss.detach().float())
+            detached = loss.detach().float()
+            # The global loss, so every rank takes the same non-finite decision.
+            value = float(all_reduce_mean(detached) if self.world_size > 1 else detached)
             if not math.isfinite(value):
                 raise non_finite_loss(value, self.global_step + 1, self.epoch + 1, self.lr)
             if self.scaler is not None:
@@ -214,7 +255,7 @@ class _Trainer:
         self.session_train_s += now - self.tick
         self.tick = now
         self.session_steps += 1
-        self.session_samples += n
+        self.session_samples += n * self.world_size
         train_s = self.session_train_s
         throughput = self.session_samples / train_s if train_s > 0 else 0.0
         dispatch(self.callbacks, "on_step", StepProgress(
@@ -242,7 +283,9 @@ class _Trainer:
         self.model.eval()
         try:
             with torch.no_grad(), self._autocast():
-                metrics = {k: float(v) for k, v in self.evaluate_fn(self.model, loader).items()}
+                # The bare module: every rank evaluates everything, with no DDP collectives.
+                metrics = {k: float(v)
+                           for k, v in self.evaluate_fn(_unwrap(self.model), loader).items()}
         except OOM_ERRORS as exc:
             self._release_cuda_memory()
             raise out_of_memory(self.config.batch_size, self.epoch + 1, self.global_step,
@@ -288,8 +331,11 @@ class _Trainer:
             history=list(self.history))
 
     def _save(self, path: Path, state: dict[str, Any]) -> None:
-        ckpt.save_checkpoint(path, state)
-        dispatch(self.callbacks, "on_checkpoint", path)
+        if self.is_main:
+            ckpt.save_checkpoint(path, state)
+            dispatch(self.callbacks, "on_checkpoint", path)
+        if self.world_size > 1:
+            barrier()  # the other ranks may read `path` (resume, checkpoint_path) once it is whole
 
     def _best_state(self) -> dict[str, Any]:
         return {"format": ckpt.CHECKPOINT_FORMAT, "model": _unwrap(self.model).state_dict(),
