@@ -17,6 +17,7 @@ Without torchrun's variables (or with WORLD_SIZE=1) everything here is a no-op f
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Mapping, Sequence
@@ -162,4 +163,8 @@ def barrier() -> None:
 def cleanup() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():
+        # Wait for every rank first: a rank tearing gloo down while a peer still talks to it
+        # aborts the peer ("terminate called without an active exception").
+        with contextlib.suppress(RuntimeError):
+            dist.barrier()
         dist.destroy_process_group()
