@@ -106,3 +106,38 @@ def test_a_fifo_is_skipped_not_opened(folders_root):
     _, report = read_dataset(folders_root, "classification", "folders")
 
     assert find(report.warnings, "ignored_file")[0].file == "cat/pipe.jpg"
+
+
+def exif_rotated_jpeg(path, orientation=6):
+    """A 40x20 stored JPEG, left half red, whose EXIF says: turn it a quarter to display."""
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    return path
+
+
+def test_exif_orientation_gives_the_displayed_size_and_pixels(tmp_path):
+    """Orientation 6 (camera held upright): viewers, and labelling tools in a browser, show it
+    turned 90 degrees clockwise, so probing, training and prediction all see it that way."""
+    from training_runtime.data.images import load_rgb
+    from training_runtime.predict.inputs import to_tensor
+
+    path = exif_rotated_jpeg(tmp_path / "portrait.jpg")
+    info, issue = probe_image(path, "portrait.jpg")
+    assert issue is None and (info.width, info.height) == (20, 40)
+    loaded = load_rgb(path)
+    assert loaded.size == (20, 40)
+    top, bottom = loaded.getpixel((10, 5)), loaded.getpixel((10, 35))
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red (left) turned to the top
+    for source in (path, path.read_bytes(), Image.open(path)):
+        tensor = to_tensor(source)
+        assert tuple(tensor.shape) == (3, 40, 20)
+        assert tensor[0, 5, 10] > 200 and tensor[2, 35, 10] > 200
+
+
+def test_a_broken_exif_orientation_is_ignored_not_fatal(tmp_path):
+    path = exif_rotated_jpeg(tmp_path / "odd.jpg", orientation=42)
+    info, issue = probe_image(path, "odd.jpg")
+    assert issue is None and (info.width, info.height) == (40, 20)

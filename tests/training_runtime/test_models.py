@@ -270,6 +270,28 @@ def test_detector_checkpoint_for_other_labels_loads_all_but_the_predictor(tmp_pa
     assert fresh.roi_heads.box_predictor.cls_score.out_features == 4
 
 
+def test_an_imagenet_classifier_checkpoint_seeds_a_detector_backbone(tmp_path):
+    """mobilenet_v3_large's `features.*` become the FPN backbone's `backbone.body.*`."""
+    from torchvision.models import mobilenet_v3_large
+
+    from training_runtime.models.weights import load_pretrained
+
+    torch.manual_seed(5)
+    classifier = mobilenet_v3_large(weights=None)
+    torch.save(classifier.state_dict(), tmp_path / "imagenet.pth")
+    detector = build_small("detection", "fasterrcnn_mobilenet_v3_large_320_fpn")
+
+    report = load_pretrained(detector, tmp_path / "imagenet.pth")
+
+    assert report.prefix_mapping == ("features.", "backbone.body.")
+    features = classifier.state_dict()
+    body = {k: v for k, v in detector.state_dict().items() if k.startswith("backbone.body.")}
+    assert body and all(torch.equal(v, features["features." + k.removeprefix("backbone.body.")])
+                        for k, v in body.items() if not k.endswith("num_batches_tracked"))
+    assert not any(k.startswith("backbone.body.") for k in report.missing)
+    assert "read as backbone.body.*" in report.summary()
+
+
 @pytest.mark.parametrize("wrap", ["model", "state_dict", "module.", "file_url"])
 def test_checkpoint_dicts_prefixes_and_file_urls_load(small_cnn_weights, tmp_path, wrap):
     saved, path = small_cnn_weights

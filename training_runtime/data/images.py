@@ -12,6 +12,7 @@ from typing import BinaryIO
 from PIL import (  # registers exactly the decoders ALLOWED_FORMATS names
     BmpImagePlugin,  # noqa: F401
     Image,
+    ImageOps,
     JpegImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
     WebPImagePlugin,  # noqa: F401
@@ -41,7 +42,7 @@ DEFAULT_LIMITS = ImageLimits()
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What probing learnt: size in pixels (as stored, EXIF orientation not applied), mode,
+    """What probing learnt: size in pixels as displayed (EXIF orientation applied), mode,
     format."""
 
     width: int
@@ -59,6 +60,28 @@ def _looks_like_image(head: bytes) -> bool:
     """True when the first bytes carry a jpg, png, bmp or webp signature."""
     return (head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM"))
             or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"))
+
+
+# EXIF orientations 5-8 turn the image a quarter: displayed width and height swap.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored); hostile EXIF counts as 1."""
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a broken EXIF block must not make a readable image unusable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """`im` as viewers show it: EXIF orientation applied (as Detectron2 and OpenCV do), so
+    boxes drawn in a browser-based labelling tool land on the pixels they were drawn on."""
+    if _orientation(im) == 1:
+        return im
+    return ImageOps.exif_transpose(im)
 
 
 def _open(fh: BinaryIO) -> Image.Image:
@@ -131,20 +154,23 @@ def _probe_open_file(fh: BinaryIO, rel: str,
         except Exception as exc:
             return None, Issue(rel, corrupt.format(type(exc).__name__, EXTENSIONS_TEXT),
                                code=codes.CORRUPT_IMAGE)
-    if limits.decode:
-        try:
-            fh.seek(0)
-            with _open(fh) as full:
-                full.load()
-        except Exception as exc:
-            return None, Issue(rel, corrupt.format(type(exc).__name__, EXTENSIONS_TEXT),
-                               code=codes.CORRUPT_IMAGE)
+    try:
+        fh.seek(0)  # verify() leaves the image unusable: open it again
+        with _open(fh) as again:
+            if _orientation(again) in _QUARTER_TURNS:
+                width, height = height, width
+            if limits.decode:
+                again.load()
+    except Exception as exc:
+        return None, Issue(rel, corrupt.format(type(exc).__name__, EXTENSIONS_TEXT),
+                           code=codes.CORRUPT_IMAGE)
     return ImageInfo(width, height, mode, fmt), None
 
 
 def load_rgb(path: Path, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
-    """Open an already-validated image as RGB; raises ValueError if it breaks the limits."""
+    """Open an already-validated image upright as RGB; raises ValueError if it breaks the
+    limits."""
     with open(path, "rb") as fh, _open(fh) as im:
         if im.size[0] * im.size[1] > limits.max_pixels:
             raise ValueError(f"{path.name}: {im.size} exceeds {limits.max_pixels} pixels")
-        return im.convert("RGB")
+        return upright(im).convert("RGB")

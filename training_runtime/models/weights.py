@@ -9,6 +9,12 @@ classes (the classifier, box predictor, mask logits: ``head_prefixes``) are drop
 when their shapes differ, since a checkpoint trained for another label set is the usual case for
 fine-tuning. Any other shape difference means the checkpoint is for another architecture, and
 loading stops with ``PretrainedWeightsError``. Missing and unexpected keys are reported.
+
+A classifier checkpoint (e.g. ImageNet resnet50 or mobilenet_v3_large) can seed a detector's
+backbone: when the names do not match as they are, the key prefixes of the detectors' backbones
+(``backbone.body.`` for torchvision's FPN backbones, ``backbone.`` otherwise; a classifier's
+``features.`` stripped) are tried, and the mapping that matches the most tensors by name and
+shape is used. The report names the mapping.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class LoadReport:
 
     source: str
     loaded: tuple[str, ...]
+    prefix_mapping: tuple[str, str] | None
     dropped_head: tuple[str, ...]
     missing: tuple[str, ...]
     unexpected: tuple[str, ...]
@@ -74,6 +81,9 @@ class LoadReport:
     def summary(self) -> str:
         """One line for logs and task events."""
         parts = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.prefix_mapping is not None:
+            strip, add = self.prefix_mapping
+            parts.append(f"checkpoint keys {strip or '(all)'}* read as {add}*")
         if self.dropped_head:
             parts.append(f"dropped {len(self.dropped_head)} head tensors whose shape follows "
                          f"the number of classes ({_few(self.dropped_head)}); they stay random")
@@ -154,14 +164,42 @@ def read_state_dict(source: str | os.PathLike[str], *,
     return state
 
 
+# (prefix stripped from checkpoint keys, prefix added): classifier checkpoints into backbones.
+BACKBONE_PREFIX_MAPPINGS: tuple[tuple[str, str], ...] = (
+    ("", "backbone.body."),        # resnet50 into Faster/Mask R-CNN and RetinaNet FPN backbones
+    ("features.", "backbone.body."),  # mobilenet_v3 features into the FPN mobilenet backbones
+    ("", "backbone."),
+    ("features.", "backbone.features."),
+)
+
+
+def _matching(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> int:
+    return sum(1 for k, v in state.items() if k in own and v.shape == own[k].shape)
+
+
+def _align_prefixes(state: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor]
+                    ) -> tuple[dict[str, torch.Tensor], tuple[str, str] | None]:
+    """`state` renamed by the backbone mapping that matches most tensors, if any beats none."""
+    best, best_count, mapping = state, _matching(state, own), None
+    if best_count * 2 >= len(state):  # most keys already match: the same architecture
+        return state, None
+    for strip, add in BACKBONE_PREFIX_MAPPINGS:
+        renamed = {add + k.removeprefix(strip): v for k, v in state.items()
+                   if k.startswith(strip)}
+        count = _matching(renamed, own)
+        if count > best_count:
+            best, best_count, mapping = renamed, count, (strip, add)
+    return best, mapping
+
+
 def load_pretrained(model: nn.Module, source: str | os.PathLike[str], *,
                     opener: Opener | None = None,
                     head_prefixes: Iterable[str] = KNOWN_HEAD_PREFIXES) -> LoadReport:
     """Load the matching tensors of a checkpoint into `model` in place and report what happened."""
-    state = read_state_dict(source, opener=opener)
     name = str(source)
     heads = tuple(head_prefixes)
     own = model.state_dict()
+    state, mapping = _align_prefixes(read_state_dict(source, opener=opener), own)
     keep: dict[str, torch.Tensor] = {}
     dropped: list[str] = []
     conflicts: list[str] = []
@@ -187,6 +225,7 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike[str], *,
     report = LoadReport(
         source=name,
         loaded=tuple(keep),
+        prefix_mapping=mapping,
         dropped_head=tuple(dropped),
         missing=tuple(k for k in own if k not in keep and k not in dropped
                       and not k.endswith(_IGNORED_MISSING)),

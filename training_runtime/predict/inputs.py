@@ -20,7 +20,12 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 
-from training_runtime.data.images import ALLOWED_FORMATS, DEFAULT_LIMITS, EXTENSIONS_TEXT
+from training_runtime.data.images import (
+    ALLOWED_FORMATS,
+    DEFAULT_LIMITS,
+    EXTENSIONS_TEXT,
+    upright,
+)
 
 ImageInput = Any  # PIL.Image.Image | np.ndarray | bytes | str | os.PathLike
 
@@ -45,7 +50,7 @@ def _decode(data: bytes | os.PathLike | str, where: str) -> Image.Image:
                     raise InvalidImageError(f"{where}: {im.size[0]}x{im.size[1]} pixels is over "
                                             f"the limit of {DEFAULT_LIMITS.max_pixels}.")
                 im.load()
-                return im.convert("RGB")
+                return upright(im).convert("RGB")
     except InvalidImageError:
         raise
     except Image.UnidentifiedImageError:
@@ -67,7 +72,7 @@ def _from_array(array: np.ndarray, where: str) -> Tensor:
 def to_tensor(image: ImageInput, where: str = "image") -> Tensor:
     """The RGB image as a CxHxW uint8 tensor, or InvalidImageError."""
     if isinstance(image, Image.Image):
-        tensor = F.pil_to_tensor(image.convert("RGB"))
+        tensor = F.pil_to_tensor(upright(image).convert("RGB"))
     elif isinstance(image, np.ndarray):
         tensor = _from_array(image, where)
     elif isinstance(image, bytes | str | os.PathLike):

@@ -28,7 +28,6 @@ from training_runtime.train.batches import batch_size_of, epoch_loader, eval_loa
 from training_runtime.train.config import TrainConfig
 from training_runtime.train.distributed import (
     DistributedContext,
-    all_reduce_mean,
     barrier,
     wrap_model,
 )
@@ -229,11 +228,7 @@ class _Trainer:
         n = batch_size_of(batch)
         self.optimizer.zero_grad(set_to_none=True)
         try:
-            with self._autocast():
-                loss = self.step_fn(self.model, batch)
-            detached = loss.detach().float()
-            # The global loss, so every rank takes the same non-finite decision.
-            value = float(all_reduce_mean(detached) if self.world_size > 1 else detached)
+            loss, value = self._forward(batch)
             if not math.isfinite(value):
                 raise non_finite_loss(value, self.global_step + 1, self.epoch + 1, self.lr)
             if self.scaler is not None:
@@ -262,6 +257,44 @@ class _Trainer:
             epoch=self.epoch + 1, step=self.step_in_epoch, global_step=self.global_step,
             total_steps=self.schedule.total_steps, loss=value, lr=self.lr,
             samples_per_s=throughput, eta_s=self._eta(), elapsed_s=self.deadline.elapsed()))
+
+    def _forward(self, batch: Any) -> tuple[torch.Tensor, float]:
+        """The loss and its global value; with several ranks, a failure on one fails them all.
+
+        A rank whose forward pass raises still joins the loss all-reduce, with a failure flag,
+        so its peers stop at once with `peer_failed` instead of waiting in the next collective
+        until the process-group timeout. (A failure inside backward, where DDP's gradient
+        all-reduce is under way, cannot be agreed on this way: the failing process exits and
+        torchrun stops its peers.)
+        """
+        if self.world_size == 1:
+            with self._autocast():
+                loss = self.step_fn(self.model, batch)
+            return loss, float(loss.detach().float())
+        failure: BaseException | None = None
+        try:
+            with self._autocast():
+                loss = self.step_fn(self.model, batch)
+            detached = loss.detach().float().reshape(())
+        except Exception as exc:
+            failure, detached = exc, torch.zeros((), device=self.device)
+        oom = failure is not None and isinstance(failure, OOM_ERRORS)
+        flags = torch.stack([detached, torch.tensor(float(failure is not None)).to(detached),
+                             torch.tensor(float(oom)).to(detached)])
+        dist.all_reduce(flags, op=dist.ReduceOp.SUM)
+        if failure is not None:
+            raise failure
+        failed = int(flags[1])
+        if failed:
+            if flags[2] > 0:
+                raise out_of_memory(self.config.batch_size, self.epoch + 1,
+                                    self.global_step + 1, "training on another rank")
+            raise TrainingFailed(
+                "peer_failed",
+                f"{failed} of {self.world_size} ranks failed in the forward pass at step "
+                f"{self.global_step + 1} (epoch {self.epoch + 1}); the failing rank's log "
+                "has the reason. This rank stopped with it.")
+        return loss, float(flags[0]) / self.world_size
 
     def _eta(self) -> float:
         if self.session_steps == 0:
