@@ -22,7 +22,7 @@ RULES: dict[str, dict[str, frozenset[str]]] = {
     "evaluation": {"view": EVERYONE, "create": BUILDERS, "delete": BUILDERS},
     "service": {"view": EVERYONE, "create": BUILDERS, "update": BUILDERS, "delete": BUILDERS},
     "spec": {"view": EVERYONE},
-    "wallet": {"view": MONEY, "topup": MONEY},
+    "wallet": {"view": MONEY, "topup": MONEY, "update": MONEY},
     "usage": {"view": MONEY},
 }
 

@@ -2,7 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts
-from billing import api as billing
+from billing import views as billing
 from core.health import HealthView
 from core.views import not_found
 from eventlog.api import EventFeedView
@@ -21,6 +21,10 @@ api = [
     path("projects/<uuid:pk>/", accounts.ProjectDetailView.as_view()),
     path("events/", EventFeedView.as_view()),
     path("billing/specs/", billing.ComputeSpecListView.as_view()),
+    path("billing/specs/<uuid:pk>/", billing.ComputeSpecDetailView.as_view()),
+    path("billing/wallet/", billing.WalletView.as_view()),
+    path("billing/prepaid/", billing.PrepaidView.as_view()),
+    path("billing/meters/", billing.MeterListView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]

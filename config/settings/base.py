@@ -147,6 +147,19 @@ else:
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Where Checkout sends the payer back (the web console's wallet page).
+STRIPE_SUCCESS_URL = env.str("STRIPE_SUCCESS_URL",
+                             default="http://localhost:8000/billing/topups/success")
+STRIPE_CANCEL_URL = env.str("STRIPE_CANCEL_URL",
+                            default="http://localhost:8000/billing/topups/cancelled")
+
+# Billing: the wallets' currency, how often running usage is settled, and how long a running
+# resource may go without a heartbeat before the scheduler settles it as vanished.
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="USD")
+BILLING_SETTLE_INTERVAL_S = env.int("BILLING_SETTLE_INTERVAL_S", default=300)
+BILLING_LEASE_TIMEOUT_S = env.int("BILLING_LEASE_TIMEOUT_S", default=900)
+BILLING_MIN_TOPUP = env.int("BILLING_MIN_TOPUP", default=500)
+BILLING_MAX_TOPUP = env.int("BILLING_MAX_TOPUP", default=10_000_000)
 
 # Request limits: JSON bodies are small; uploads have their own, larger ceiling.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)

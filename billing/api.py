@@ -1,0 +1,52 @@
+"""What other apps call to bill compute (tasks, evaluations, services); nothing else of billing
+is theirs to import.
+
+    meter = billing.api.start(tenant_id, resource_type="task", resource_id=task.id,
+                              spec=billing.api.spec(spec_id), mode="postpaid",
+                              project_id=task.project_id)      # 402 InsufficientFunds if short
+    billing.api.heartbeat(meter.id)                             # while it runs
+    billing.api.stop_resource(tenant_id, "task", task.id, reason="completed")
+
+    @billing.api.on_forced_stop("task")                         # billing stopped it itself:
+    def _(task_id: str, reason: str) -> None: ...               # insufficient_funds, vanished
+
+Settlement runs every BILLING_SETTLE_INTERVAL_S in the scheduler (billing.actors).
+"""
+
+import uuid
+
+from billing.metering import (
+    INSUFFICIENT_FUNDS,
+    MODES,
+    POSTPAID,
+    PREPAID,
+    VANISHED,
+    heartbeat,
+    on_forced_stop,
+    settle,
+    settle_running,
+    start,
+    stop,
+    stop_resource,
+)
+from billing.models import ComputeSpec, Meter
+from core.errors import ValidationFailed
+
+__all__ = ["INSUFFICIENT_FUNDS", "MODES", "POSTPAID", "PREPAID", "VANISHED", "Meter",
+           "heartbeat", "on_forced_stop", "settle", "settle_running", "spec", "start", "stop",
+           "stop_resource"]
+
+
+def spec(spec_id: object, field: str = "spec") -> ComputeSpec:
+    """An offered spec by id or name; a clear 400 on `field` otherwise."""
+    specs = ComputeSpec.objects.filter(active=True)
+    try:
+        found = specs.filter(id=uuid.UUID(str(spec_id))).first()
+    except ValueError:  # not a UUID: it may be the spec's name
+        found = None
+    if found is None:
+        found = specs.filter(name=str(spec_id)).first()
+    if found is None:
+        raise ValidationFailed(f"No offered compute spec is {spec_id!r}; see "
+                               "/api/v1/billing/specs/.", fields={field: ["Unknown spec."]})
+    return found

@@ -1,0 +1,305 @@
+"""Usage meters: start (freeze), periodic settlement, stop (settle and release), vanished runs.
+
+A meter counts whole seconds from its start. Periodic settlement counts the seconds that have
+fully passed (floor); the final settlement at stop counts every started second (ceil). Prepaid
+meters first draw the tenant's hours of their spec; postpaid usage is charged as
+`usage_amount(postpaid seconds, price at start) - already charged`, so rounding never adds up.
+"""
+
+import logging
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.events import (
+    FreezeReleased,
+    FundsFrozen,
+    MeterStarted,
+    MeterStopped,
+    MeterSwitchedToPostpaid,
+    PrepaidHoursConsumed,
+    UsageCharged,
+)
+from billing.models import ComputeSpec, Meter, MeterLease, PrepaidBalance
+from billing.money import format_amount, freeze_amount, prepaid_value, usage_amount
+from billing.wallet import LockedWallet, require_currency, with_wallet
+from core.errors import InsufficientFunds, NotFound, ValidationFailed, WrongState
+
+log = logging.getLogger(__name__)
+
+POSTPAID, PREPAID = "postpaid", "prepaid"
+MODES = (POSTPAID, PREPAID)
+INSUFFICIENT_FUNDS = "insufficient_funds"
+VANISHED = "vanished"
+
+# resource_type -> what to call when billing itself stops a resource (funds, vanished).
+StopHandler = Callable[[str, str], None]
+_stop_handlers: dict[str, StopHandler] = {}
+
+
+def on_forced_stop(resource_type: str) -> Callable[[StopHandler], StopHandler]:
+    """Register `fn(resource_id, reason)`, called after commit when billing stops a resource."""
+
+    def register(fn: StopHandler) -> StopHandler:
+        _stop_handlers[resource_type] = fn
+        return fn
+
+    return register
+
+
+def _notify_forced_stop(meter: Meter, reason: str) -> None:
+    handler = _stop_handlers.get(meter.resource_type)
+    if handler is None:
+        log.warning("no stop handler for %s %s (stopped by billing: %s)",
+                    meter.resource_type, meter.resource_id, reason)
+        return
+    resource_id = meter.resource_id
+    transaction.on_commit(lambda: handler(resource_id, reason))
+
+
+@dataclass
+class _Running:
+    """A meter's money while its events are being worked out, before they are appended."""
+
+    meter: Meter
+    available: int
+    prepaid_seconds: int
+    prepaid_value: int
+    frozen: int
+    settled: int
+    charged: int
+    postpaid_from: int | None
+
+
+def _elapsed_seconds(meter: Meter, at: datetime, *, final: bool) -> int:
+    elapsed = max(0.0, (at - meter.started_at).total_seconds())
+    seconds = math.ceil(elapsed) if final else math.floor(elapsed)
+    return max(seconds, meter.settled_seconds)
+
+
+def _prepaid(w: LockedWallet, spec_id: object) -> PrepaidBalance | None:
+    return PrepaidBalance.objects.for_tenant(w.tenant_id).filter(spec_id=spec_id).first()
+
+
+def start(tenant_id: object, *, resource_type: str, resource_id: object,
+          spec: ComputeSpec, mode: str, project_id: object = None,
+          at: datetime | None = None) -> Meter:
+    """Start metering a resource; postpaid freezes two hours of the spec's price (402 if short).
+
+    Refused: nothing is written. A prepaid start needs hours of the spec, or the tenant's
+    permission to fall back to postpaid (and then the freeze).
+    """
+    if mode not in MODES:
+        raise ValidationFailed(f"billing_mode must be one of {', '.join(MODES)}.",
+                               fields={"billing_mode": [f"Not one of {', '.join(MODES)}."]})
+    if not spec.active:
+        raise ValidationFailed(f"Spec {spec.name} is no longer offered.",
+                               fields={"spec": ["This spec is retired."]})
+    at = at or timezone.now()
+    meter_id = str(uuid.uuid4())
+
+    def command(w: LockedWallet) -> Meter:
+        require_currency(w, spec)
+        if Meter.objects.for_tenant(w.tenant_id).filter(
+                resource_type=resource_type, resource_id=str(resource_id),
+                state=Meter.RUNNING).exists():
+            raise WrongState(f"{resource_type} {resource_id} is already metered; stop it first.")
+        events: list[object] = [MeterStarted(
+            meter_id=meter_id, resource_type=resource_type, resource_id=str(resource_id),
+            project_id=str(project_id) if project_id else None, spec_id=str(spec.id),
+            spec_name=spec.name, price_per_hour=spec.price_per_hour, mode=mode,
+            started_at=at.isoformat())]
+        postpaid = mode == POSTPAID
+        if not postpaid:
+            hours = _prepaid(w, spec.id)
+            if hours is None or hours.seconds <= 0:
+                if not w.wallet.prepaid_fallback_to_postpaid:
+                    raise InsufficientFunds(
+                        f"No prepaid hours of {spec.name} are left; buy hours, start it "
+                        f"postpaid, or let prepaid usage fall back to postpaid.")
+                events.append(MeterSwitchedToPostpaid(meter_id=meter_id, at_seconds=0))
+                postpaid = True
+        if postpaid:
+            freeze = freeze_amount(spec.price_per_hour)
+            w.require_available(freeze, f"Starting on {spec.name} (2 hours frozen)")
+            events.append(FundsFrozen(meter_id=meter_id, amount=freeze))
+        w.append(*events)
+        MeterLease.objects.update_or_create(meter_id=meter_id, defaults={"last_seen_at": at})
+        return Meter.objects.for_tenant(w.tenant_id).get(id=meter_id)
+
+    return with_wallet(tenant_id, command)
+
+
+def _advance(w: LockedWallet, meter: Meter, seconds: int, at: datetime, *,
+             stop_reason: str | None) -> tuple[list[object], str | None]:
+    """The events that bring `meter` to `seconds`; a stop_reason settles it for good.
+
+    Returns the events and the reason billing itself stops the meter (short of funds), if so.
+    """
+    hours = _prepaid(w, meter.spec_id) if meter.postpaid_from_seconds is None else None
+    run = _Running(meter, w.wallet.available, hours.seconds if hours else 0,
+                   hours.value if hours else 0, meter.frozen, meter.settled_seconds,
+                   meter.charged, meter.postpaid_from_seconds)
+    events: list[object] = []
+    stamp = at.isoformat()
+    forced: str | None = None
+    if run.postpaid_from is None and seconds > run.settled:
+        take = min(seconds - run.settled, run.prepaid_seconds)
+        if take:
+            value = prepaid_value(run.prepaid_value, run.prepaid_seconds, take)
+            run.settled += take
+            events.append(PrepaidHoursConsumed(
+                meter_id=str(meter.id), spec_id=str(meter.spec_id), seconds=take, value=value,
+                until_seconds=run.settled, at=stamp))
+        if run.settled < seconds:  # the hours ran out during this period
+            events.append(MeterSwitchedToPostpaid(meter_id=str(meter.id),
+                                                  at_seconds=run.settled))
+            run.postpaid_from = run.settled
+            if not w.wallet.prepaid_fallback_to_postpaid:
+                forced = INSUFFICIENT_FUNDS
+    if run.postpaid_from is not None and seconds > max(run.settled, run.postpaid_from):
+        new_seconds = seconds - max(run.settled, run.postpaid_from)
+        amount = usage_amount(seconds - run.postpaid_from, meter.price_per_hour) - run.charged
+        from_frozen = min(amount, run.frozen)
+        events.append(UsageCharged(
+            meter_id=str(meter.id), seconds=new_seconds, amount=amount, from_frozen=from_frozen,
+            from_available=amount - from_frozen, until_seconds=seconds, at=stamp))
+        run.frozen -= from_frozen
+        run.available -= amount - from_frozen
+        run.settled = seconds
+    if stop_reason is None and forced is None and run.postpaid_from is not None:
+        need = freeze_amount(meter.price_per_hour) - run.frozen
+        if need > 0:
+            if run.available >= need:
+                events.append(FundsFrozen(meter_id=str(meter.id), amount=need))
+                run.frozen += need
+            else:
+                forced = INSUFFICIENT_FUNDS
+                log.info("meter %s stopped: %s to keep 2 hours frozen, %s available", meter.id,
+                         format_amount(need, meter.currency),
+                         format_amount(run.available, meter.currency))
+    if stop_reason is not None or forced is not None:
+        if run.frozen > 0:
+            events.append(FreezeReleased(meter_id=str(meter.id), amount=run.frozen))
+        events.append(MeterStopped(meter_id=str(meter.id), reason=forced or stop_reason or "",
+                                   seconds=seconds, stopped_at=stamp))
+    return events, forced
+
+
+def _running_meter(w: LockedWallet, meter_id: object) -> Meter:
+    meter = Meter.objects.for_tenant(w.tenant_id).filter(id=meter_id).first()
+    if meter is None:
+        raise NotFound("Meter not found.")
+    return meter
+
+
+def settle(tenant_id: object, meter_id: object, at: datetime | None = None) -> Meter:
+    """Charge a running meter's usage so far and keep two hours frozen (or stop it, short)."""
+    at = at or timezone.now()
+
+    def command(w: LockedWallet) -> Meter:
+        meter = _running_meter(w, meter_id)
+        if meter.state == Meter.RUNNING:
+            _settle_locked(w, meter, at)
+        return Meter.objects.for_tenant(w.tenant_id).get(id=meter.id)
+
+    return with_wallet(tenant_id, command)
+
+
+def _settle_locked(w: LockedWallet, meter: Meter, at: datetime) -> None:
+    events, forced = _advance(w, meter, _elapsed_seconds(meter, at, final=False), at,
+                              stop_reason=None)
+    w.append(*events)
+    if forced is not None:
+        _notify_forced_stop(meter, forced)
+
+
+def stop(tenant_id: object, meter_id: object, reason: str = "completed",
+         at: datetime | None = None) -> Meter:
+    """Settle the exact usage up to `at` and release what is still frozen; stopping twice is
+    harmless (the first stop stands)."""
+    at = at or timezone.now()
+
+    def command(w: LockedWallet) -> Meter:
+        meter = _running_meter(w, meter_id)
+        if meter.state == Meter.RUNNING:
+            events, _ = _advance(w, meter, _elapsed_seconds(meter, at, final=True), at,
+                                 stop_reason=reason)
+            w.append(*events)
+        return Meter.objects.for_tenant(w.tenant_id).get(id=meter.id)
+
+    return with_wallet(tenant_id, command)
+
+
+def stop_resource(tenant_id: object, resource_type: str, resource_id: object,
+                  reason: str = "completed", at: datetime | None = None) -> Meter | None:
+    """Stop the running meter of a resource, if it has one."""
+    meter = (Meter.objects.for_tenant(tenant_id)
+             .filter(resource_type=resource_type, resource_id=str(resource_id),
+                     state=Meter.RUNNING).first())
+    return stop(tenant_id, meter.id, reason, at) if meter else None
+
+
+def heartbeat(meter_id: object, at: datetime | None = None) -> None:
+    """The resource is alive; without heartbeats for BILLING_LEASE_TIMEOUT_S it is settled as
+    vanished at its last heartbeat."""
+    MeterLease.objects.update_or_create(meter_id=meter_id,
+                                        defaults={"last_seen_at": at or timezone.now()})
+
+
+@dataclass(frozen=True)
+class SettlementRun:
+    """What one settlement pass did."""
+
+    settled: int
+    stopped_short: int
+    vanished: int
+
+
+def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] | None = None
+                   ) -> SettlementRun:
+    """Settle every running meter, one transaction per tenant; vanished ones are stopped at
+    their last heartbeat."""
+    at = at or timezone.now()
+    running = Meter.objects.unscoped().filter(state=Meter.RUNNING)
+    if tenant_ids is not None:
+        running = running.filter(tenant_id__in=list(tenant_ids))
+    by_tenant: dict[object, list[object]] = defaultdict(list)
+    for tenant_id, meter_id in running.values_list("tenant_id", "id"):
+        by_tenant[tenant_id].append(meter_id)
+    leases = dict(MeterLease.objects.filter(
+        meter_id__in=[m for ids in by_tenant.values() for m in ids]).values_list(
+        "meter_id", "last_seen_at"))
+    timeout = timedelta(seconds=settings.BILLING_LEASE_TIMEOUT_S)
+    totals = {"settled": 0, "stopped_short": 0, "vanished": 0}
+
+    def command(w: LockedWallet, meter_ids: list[object]) -> None:
+        for meter in Meter.objects.for_tenant(w.tenant_id).filter(
+                id__in=meter_ids, state=Meter.RUNNING).order_by("started_at", "id"):
+            seen = leases.get(meter.id, meter.started_at)
+            if at - seen > timeout:
+                events, _ = _advance(w, meter, _elapsed_seconds(meter, seen, final=True), seen,
+                                     stop_reason=VANISHED)
+                w.append(*events)
+                _notify_forced_stop(meter, VANISHED)
+                totals["vanished"] += 1
+                continue
+            events, forced = _advance(w, meter, _elapsed_seconds(meter, at, final=False), at,
+                                      stop_reason=None)
+            w.append(*events)
+            if forced is not None:
+                _notify_forced_stop(meter, forced)
+                totals["stopped_short"] += 1
+            else:
+                totals["settled"] += 1
+
+    for tenant_id, meter_ids in by_tenant.items():
+        with_wallet(tenant_id, lambda w, ids=meter_ids: command(w, ids))
+    return SettlementRun(**totals)
