@@ -64,28 +64,30 @@ def _notify_forced_stop(meter: Meter, reason: str) -> None:
     transaction.on_commit(lambda: handler(resource_id, reason))
 
 
-@dataclass
-class _Running:
-    """A meter's money while its events are being worked out, before they are appended."""
+class _Book:
+    """A locked wallet's money while events are worked out, before they are appended: the
+    available balance and prepaid hours per spec, drawn down meter by meter."""
 
-    meter: Meter
-    available: int
-    prepaid_seconds: int
-    prepaid_value: int
-    frozen: int
-    settled: int
-    charged: int
-    postpaid_from: int | None
+    def __init__(self, w: LockedWallet):
+        self.tenant_id = w.tenant_id
+        self.available = w.wallet.available
+        self.fallback = w.wallet.prepaid_fallback_to_postpaid
+        self._prepaid: dict[str, list[int]] = {}
+
+    def prepaid(self, spec_id: object) -> list[int]:
+        """[seconds, value] of the spec's prepaid hours, mutable."""
+        key = str(spec_id)
+        if key not in self._prepaid:
+            hours = PrepaidBalance.objects.for_tenant(self.tenant_id).filter(
+                spec_id=spec_id).first()
+            self._prepaid[key] = [hours.seconds, hours.value] if hours else [0, 0]
+        return self._prepaid[key]
 
 
 def _elapsed_seconds(meter: Meter, at: datetime, *, final: bool) -> int:
     elapsed = max(0.0, (at - meter.started_at).total_seconds())
     seconds = math.ceil(elapsed) if final else math.floor(elapsed)
     return max(seconds, meter.settled_seconds)
-
-
-def _prepaid(w: LockedWallet, spec_id: object) -> PrepaidBalance | None:
-    return PrepaidBalance.objects.for_tenant(w.tenant_id).filter(spec_id=spec_id).first()
 
 
 def start(tenant_id: object, *, resource_type: str, resource_id: object,
@@ -117,15 +119,13 @@ def start(tenant_id: object, *, resource_type: str, resource_id: object,
             spec_name=spec.name, price_per_hour=spec.price_per_hour, mode=mode,
             started_at=at.isoformat())]
         postpaid = mode == POSTPAID
-        if not postpaid:
-            hours = _prepaid(w, spec.id)
-            if hours is None or hours.seconds <= 0:
-                if not w.wallet.prepaid_fallback_to_postpaid:
-                    raise InsufficientFunds(
-                        f"No prepaid hours of {spec.name} are left; buy hours, start it "
-                        f"postpaid, or let prepaid usage fall back to postpaid.")
-                events.append(MeterSwitchedToPostpaid(meter_id=meter_id, at_seconds=0))
-                postpaid = True
+        if not postpaid and _Book(w).prepaid(spec.id)[0] <= 0:
+            if not w.wallet.prepaid_fallback_to_postpaid:
+                raise InsufficientFunds(
+                    f"No prepaid hours of {spec.name} are left; buy hours, start it "
+                    f"postpaid, or let prepaid usage fall back to postpaid.")
+            events.append(MeterSwitchedToPostpaid(meter_id=meter_id, at_seconds=0))
+            postpaid = True
         if postpaid:
             freeze = freeze_amount(spec.price_per_hour)
             w.require_available(freeze, f"Starting on {spec.name} (2 hours frozen)")
@@ -137,58 +137,61 @@ def start(tenant_id: object, *, resource_type: str, resource_id: object,
     return with_wallet(tenant_id, command)
 
 
-def _advance(w: LockedWallet, meter: Meter, seconds: int, at: datetime, *,
+def _advance(book: _Book, meter: Meter, seconds: int, at: datetime, *,
              stop_reason: str | None) -> tuple[list[object], str | None]:
     """The events that bring `meter` to `seconds`; a stop_reason settles it for good.
 
-    Returns the events and the reason billing itself stops the meter (short of funds), if so.
+    Draws on `book` as it goes. Returns the events and the reason billing itself stops the
+    meter (short of funds), if it does.
     """
-    hours = _prepaid(w, meter.spec_id) if meter.postpaid_from_seconds is None else None
-    run = _Running(meter, w.wallet.available, hours.seconds if hours else 0,
-                   hours.value if hours else 0, meter.frozen, meter.settled_seconds,
-                   meter.charged, meter.postpaid_from_seconds)
+    meter_id = str(meter.id)
     events: list[object] = []
     stamp = at.isoformat()
     forced: str | None = None
-    if run.postpaid_from is None and seconds > run.settled:
-        take = min(seconds - run.settled, run.prepaid_seconds)
+    frozen, settled = meter.frozen, meter.settled_seconds
+    postpaid_from = meter.postpaid_from_seconds
+    if postpaid_from is None and seconds > settled:
+        hours = book.prepaid(meter.spec_id)
+        take = min(seconds - settled, hours[0])
         if take:
-            value = prepaid_value(run.prepaid_value, run.prepaid_seconds, take)
-            run.settled += take
+            value = prepaid_value(hours[1], hours[0], take)
+            hours[0] -= take
+            hours[1] -= value
+            settled += take
             events.append(PrepaidHoursConsumed(
-                meter_id=str(meter.id), spec_id=str(meter.spec_id), seconds=take, value=value,
-                until_seconds=run.settled, at=stamp))
-        if run.settled < seconds:  # the hours ran out during this period
-            events.append(MeterSwitchedToPostpaid(meter_id=str(meter.id),
-                                                  at_seconds=run.settled))
-            run.postpaid_from = run.settled
-            if not w.wallet.prepaid_fallback_to_postpaid:
+                meter_id=meter_id, spec_id=str(meter.spec_id), seconds=take, value=value,
+                until_seconds=settled, at=stamp))
+        if settled < seconds:  # the hours ran out during this period
+            events.append(MeterSwitchedToPostpaid(meter_id=meter_id, at_seconds=settled))
+            postpaid_from = settled
+            if not book.fallback:
                 forced = INSUFFICIENT_FUNDS
-    if run.postpaid_from is not None and seconds > max(run.settled, run.postpaid_from):
-        new_seconds = seconds - max(run.settled, run.postpaid_from)
-        amount = usage_amount(seconds - run.postpaid_from, meter.price_per_hour) - run.charged
-        from_frozen = min(amount, run.frozen)
+    if postpaid_from is not None and seconds > max(settled, postpaid_from):
+        amount = usage_amount(seconds - postpaid_from, meter.price_per_hour) - meter.charged
+        from_frozen = min(amount, frozen)
         events.append(UsageCharged(
-            meter_id=str(meter.id), seconds=new_seconds, amount=amount, from_frozen=from_frozen,
-            from_available=amount - from_frozen, until_seconds=seconds, at=stamp))
-        run.frozen -= from_frozen
-        run.available -= amount - from_frozen
-        run.settled = seconds
-    if stop_reason is None and forced is None and run.postpaid_from is not None:
-        need = freeze_amount(meter.price_per_hour) - run.frozen
-        if need > 0:
-            if run.available >= need:
-                events.append(FundsFrozen(meter_id=str(meter.id), amount=need))
-                run.frozen += need
-            else:
-                forced = INSUFFICIENT_FUNDS
-                log.info("meter %s stopped: %s to keep 2 hours frozen, %s available", meter.id,
-                         format_amount(need, meter.currency),
-                         format_amount(run.available, meter.currency))
+            meter_id=meter_id, seconds=seconds - max(settled, postpaid_from), amount=amount,
+            from_frozen=from_frozen, from_available=amount - from_frozen,
+            until_seconds=seconds, at=stamp))
+        frozen -= from_frozen
+        book.available -= amount - from_frozen
+        settled = seconds
+    if stop_reason is None and forced is None and postpaid_from is not None:
+        need = freeze_amount(meter.price_per_hour) - frozen
+        if need > 0 and book.available >= need:
+            events.append(FundsFrozen(meter_id=meter_id, amount=need))
+            frozen += need
+            book.available -= need
+        elif need > 0:
+            forced = INSUFFICIENT_FUNDS
+            log.info("meter %s stopped: %s to keep 2 hours frozen, %s available", meter.id,
+                     format_amount(need, meter.currency),
+                     format_amount(book.available, meter.currency))
     if stop_reason is not None or forced is not None:
-        if run.frozen > 0:
-            events.append(FreezeReleased(meter_id=str(meter.id), amount=run.frozen))
-        events.append(MeterStopped(meter_id=str(meter.id), reason=forced or stop_reason or "",
+        if frozen > 0:
+            events.append(FreezeReleased(meter_id=meter_id, amount=frozen))
+            book.available += frozen
+        events.append(MeterStopped(meter_id=meter_id, reason=forced or stop_reason or "",
                                    seconds=seconds, stopped_at=stamp))
     return events, forced
 
@@ -214,7 +217,7 @@ def settle(tenant_id: object, meter_id: object, at: datetime | None = None) -> M
 
 
 def _settle_locked(w: LockedWallet, meter: Meter, at: datetime) -> None:
-    events, forced = _advance(w, meter, _elapsed_seconds(meter, at, final=False), at,
+    events, forced = _advance(_Book(w), meter, _elapsed_seconds(meter, at, final=False), at,
                               stop_reason=None)
     w.append(*events)
     if forced is not None:
@@ -230,8 +233,8 @@ def stop(tenant_id: object, meter_id: object, reason: str = "completed",
     def command(w: LockedWallet) -> Meter:
         meter = _running_meter(w, meter_id)
         if meter.state == Meter.RUNNING:
-            events, _ = _advance(w, meter, _elapsed_seconds(meter, at, final=True), at,
-                                 stop_reason=reason)
+            events, _ = _advance(_Book(w), meter, _elapsed_seconds(meter, at, final=True),
+                                 at, stop_reason=reason)
             w.append(*events)
         return Meter.objects.for_tenant(w.tenant_id).get(id=meter.id)
 
@@ -280,26 +283,29 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
     timeout = timedelta(seconds=settings.BILLING_LEASE_TIMEOUT_S)
     totals = {"settled": 0, "stopped_short": 0, "vanished": 0}
 
-    def command(w: LockedWallet, meter_ids: list[object]) -> None:
+    def command(w: LockedWallet, meter_ids: list[object]) -> dict[str, int]:
+        counts = {"settled": 0, "stopped_short": 0, "vanished": 0}
+        book, events = _Book(w), []
         for meter in Meter.objects.for_tenant(w.tenant_id).filter(
                 id__in=meter_ids, state=Meter.RUNNING).order_by("started_at", "id"):
             seen = leases.get(meter.id, meter.started_at)
             if at - seen > timeout:
-                events, _ = _advance(w, meter, _elapsed_seconds(meter, seen, final=True), seen,
-                                     stop_reason=VANISHED)
-                w.append(*events)
-                _notify_forced_stop(meter, VANISHED)
-                totals["vanished"] += 1
-                continue
-            events, forced = _advance(w, meter, _elapsed_seconds(meter, at, final=False), at,
-                                      stop_reason=None)
-            w.append(*events)
+                more, _ = _advance(book, meter, _elapsed_seconds(meter, seen, final=True), seen,
+                                   stop_reason=VANISHED)
+                forced, outcome = VANISHED, "vanished"
+            else:
+                more, forced = _advance(book, meter, _elapsed_seconds(meter, at, final=False),
+                                        at, stop_reason=None)
+                outcome = "settled" if forced is None else "stopped_short"
+            events += more
+            counts[outcome] += 1
             if forced is not None:
                 _notify_forced_stop(meter, forced)
-                totals["stopped_short"] += 1
-            else:
-                totals["settled"] += 1
+        w.append(*events)  # one append per tenant: one version check, one insert
+        return counts
 
     for tenant_id, meter_ids in by_tenant.items():
-        with_wallet(tenant_id, lambda w, ids=meter_ids: command(w, ids))
+        counts = with_wallet(tenant_id, lambda w, ids=meter_ids: command(w, ids))
+        for name, count in counts.items():
+            totals[name] += count
     return SettlementRun(**totals)

@@ -51,9 +51,13 @@ class Wallet(models.Model):
 
     objects = TenantScopedManager()
 
+    def __str__(self) -> str:
+        return f"wallet of {self.tenant_id}"
+
     @property
     def balance(self) -> int:
         return self.available + self.frozen
+
 
 
 class Meter(models.Model):
@@ -89,9 +93,13 @@ class Meter(models.Model):
                    models.Index(fields=["tenant", "resource_type", "resource_id"],
                                 name="meter_resource")]
 
+    def __str__(self) -> str:
+        return f"{self.resource_type} {self.resource_id} on {self.spec_name}"
+
     @property
     def postpaid(self) -> bool:
         return self.postpaid_from_seconds is not None
+
 
 
 class PrepaidBalance(models.Model):
@@ -105,6 +113,10 @@ class PrepaidBalance(models.Model):
     value = models.BigIntegerField(default=0)
 
     objects = TenantScopedManager()
+
+    def __str__(self) -> str:
+        return f"{self.seconds} s of {self.spec_name}"
+
 
 
 class LedgerEntry(models.Model):
@@ -123,6 +135,10 @@ class LedgerEntry(models.Model):
         ordering = ["position"]
         indexes = [models.Index(fields=["tenant", "recorded_at"], name="ledger_tenant_time")]
 
+    def __str__(self) -> str:
+        return f"{self.event_type} @{self.position}"
+
+
 
 class Posting(models.Model):
     """One leg of a ledger entry: an amount on an account (ledger.ACCOUNTS)."""
@@ -140,6 +156,10 @@ class Posting(models.Model):
     class Meta:
         indexes = [models.Index(fields=["tenant", "account", "recorded_at"],
                                 name="posting_account_time")]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount:+d}"
+
 
 
 class UsageRecord(models.Model):
@@ -162,6 +182,10 @@ class UsageRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["tenant", "recorded_at"], name="usage_tenant_time")]
 
+    def __str__(self) -> str:
+        return f"{self.seconds} s of {self.resource_type} {self.resource_id}"
+
+
 
 class Topup(models.Model):
     """A Stripe Checkout top-up: pending until Stripe says it is paid (or failed)."""
@@ -182,6 +206,10 @@ class Topup(models.Model):
 
     objects = TenantScopedManager()
 
+    def __str__(self) -> str:
+        return f"top-up {self.id} ({self.state})"
+
+
 
 class StripeEvent(models.Model):
     """A Stripe event id already applied: a replayed webhook is acknowledged and ignored."""
@@ -190,9 +218,16 @@ class StripeEvent(models.Model):
     type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.id
+
+
 
 class MeterLease(models.Model):
     """When a running resource last said it is alive; the scheduler settles vanished ones."""
 
     meter_id = models.UUIDField(primary_key=True)  # not a foreign key: survives a rebuild
     last_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"meter {self.meter_id} seen {self.last_seen_at}"
