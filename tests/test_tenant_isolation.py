@@ -3,7 +3,9 @@
 A new route is covered the day it is added, without anyone remembering to:
 - a route with an id needs a factory in FACTORIES that makes tenant A's object for it (the test
   fails with "add a factory for <route>" until there is one);
-- a route that answers without a token must be named in PUBLIC_ROUTES, a conscious choice.
+- a route that answers without a token must be named in PUBLIC_ROUTES, a conscious choice;
+- a route whose objects belong to the platform, not to a tenant (the compute catalogue), must be
+  named in SHARED_ROUTES, and only platform staff may change them.
 """
 
 import re
@@ -29,6 +31,8 @@ PUBLIC_ROUTES = {
     "api/v1/schema/",
     "api/v1/docs/",
 }
+# Platform-wide objects every tenant reads and only staff change.
+SHARED_ROUTES = {"api/v1/billing/specs/<uuid:pk>/"}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 # A body that would change anything it reached, were isolation broken.
 HOSTILE_BODY = {"name": "taken over", "description": "taken over", "role": "owner"}
@@ -98,7 +102,7 @@ def api_routes() -> list[Route]:
 
 
 ROUTES = api_routes()
-ROUTES_WITH_IDS = [r for r in ROUTES if r.parameters]
+ROUTES_WITH_IDS = [r for r in ROUTES if r.parameters and r.path not in SHARED_ROUTES]
 PRIVATE_COLLECTIONS = [r for r in ROUTES
                        if not r.parameters and not r.public and "get" in r.methods]
 PRIVATE_CALLS = [(r, m) for r in ROUTES if not r.public for m in r.methods]
@@ -177,6 +181,22 @@ def test_the_walk_finds_the_routes_we_know():
     paths = {r.path for r in ROUTES}
     assert {"api/v1/projects/", "api/v1/projects/<uuid:pk>/", "api/v1/events/"} <= paths
     assert paths >= PUBLIC_ROUTES, f"public routes that no longer exist: {PUBLIC_ROUTES - paths}"
+
+
+def test_shared_catalogue_objects_are_read_by_all_and_changed_by_staff_only(
+        api, tenant_a, tenant_b):
+    from billing.models import ComputeSpec
+
+    assert {r.path for r in ROUTES} >= SHARED_ROUTES
+    spec = ComputeSpec.objects.create(name="shared", kind="cpu", cpu_cores=1, memory_gib=1,
+                                      price_per_hour=10)
+    for who in (tenant_a, tenant_b):
+        assert api.as_(who).get(f"/api/v1/billing/specs/{spec.id}/").status_code == 200
+        changed = api.as_(who).patch(f"/api/v1/billing/specs/{spec.id}/",
+                                     {"price_per_hour": 1}, format="json")
+        assert changed.status_code == 403
+    spec.refresh_from_db()
+    assert spec.price_per_hour == 10
 
 
 @pytest.mark.parametrize("route", ROUTES_WITH_IDS, ids=str)
