@@ -201,10 +201,15 @@ class Topup(models.Model):
     checkout_url = models.URLField(max_length=2000, blank=True, default="")
     payment_intent = models.CharField(max_length=255, blank=True, default="")
     refunded = models.BigIntegerField(default=0)
+    failure_reason = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     objects = TenantScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["payment_intent"], name="topup_payment_intent"),
+                   models.Index(fields=["tenant", "created_at"], name="topup_tenant_created")]
 
     def __str__(self) -> str:
         return f"top-up {self.id} ({self.state})"

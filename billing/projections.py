@@ -85,7 +85,8 @@ class WalletBook(projections.Projection):
 
     def _on_TopupFailed(self, event: RecordedEvent) -> None:
         Topup.objects.unscoped().filter(id=event.data["topup_id"]).update(
-            state=Topup.FAILED, updated_at=event.recorded_at)
+            state=Topup.FAILED, failure_reason=event.data["reason"][:300],
+            updated_at=event.recorded_at)
 
     def _on_FundsRefunded(self, event: RecordedEvent) -> None:
         Topup.objects.unscoped().filter(id=event.data["topup_id"]).update(

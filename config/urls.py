@@ -2,6 +2,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts
+from billing import report_views, topup_views
 from billing import views as billing
 from core.health import HealthView
 from core.views import not_found
@@ -25,6 +26,11 @@ api = [
     path("billing/wallet/", billing.WalletView.as_view()),
     path("billing/prepaid/", billing.PrepaidView.as_view()),
     path("billing/meters/", billing.MeterListView.as_view()),
+    path("billing/usage/", report_views.UsageView.as_view()),
+    path("billing/ledger/", report_views.LedgerView.as_view()),
+    path("billing/statements/", report_views.StatementView.as_view()),
+    path("billing/topups/", topup_views.TopupListView.as_view()),
+    path("billing/stripe/webhook/", topup_views.StripeWebhookView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]

@@ -1,0 +1,261 @@
+"""HTTP for finance reports: usage, the ledger and monthly statements, as JSON or `?format=csv`.
+
+Tenant finance (owner, admin, finance: resource "usage") sees its own tenant. Platform staff
+(User.is_staff) may add `?tenant=<id>` to look at one tenant, or `?tenant=all` to look across
+tenants (usage and ledger; `group_by=tenant` splits usage by tenant). A non-staff caller naming
+another tenant gets 404, as for any object of another tenant; `group_by=tenant` is 403 for
+them (a valid grouping their role may not use).
+
+Query dates (`from`, `to`) are ISO dates or datetimes, UTC unless they carry an offset. The
+period is `[from, to)`; a `to` given as a date includes that whole day.
+"""
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from accounts.models import Tenant
+from accounts.permissions import IsTenantMember, RoleAllows, tenant_access
+from billing import reports
+from billing.models import LedgerEntry
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.pagination import CursorPagination
+
+CSV = "csv"
+ALL_TENANTS = "all"
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class CsvAwareNegotiation(DefaultContentNegotiation):
+    """`?format=csv` is answered by the view itself: negotiate as if no format were asked.
+
+    DRF reads `format` (URL_FORMAT_OVERRIDE) as a renderer name and 404s when no renderer has
+    it; errors of a CSV request still leave as JSON in the API's error shape.
+    """
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None
+                        ) -> tuple:
+        if wants_csv(request) and not format_suffix:
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+def wants_csv(request: Request) -> bool:
+    """Whether the caller asked for `?format=csv`."""
+    override = api_settings.URL_FORMAT_OVERRIDE or "format"
+    return request.query_params.get(override, "").lower() == CSV
+
+
+def csv_response(body: str, filename: str) -> HttpResponse:
+    """A CSV attachment."""
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class FinanceOrStaff(RoleAllows):
+    """The role table allows "usage" in the caller's tenant, or the caller is platform staff."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not IsTenantMember.has_permission(self, request, view):
+            return False
+        return is_staff(request) or self._allowed(request, view)
+
+
+def is_staff(request: Request) -> bool:
+    """Platform operator (User.is_staff)."""
+    return bool(getattr(request.user, "is_staff", False))
+
+
+def tenant_scope(request: Request, *, allow_all: bool = True) -> list[uuid.UUID] | None:
+    """The tenants a request looks at: its own; staff may name one (`?tenant=`) or `all` (None)."""
+    own = tenant_access(request).tenant_id
+    asked = request.query_params.get("tenant", "").strip()
+    if not asked:
+        return [own]
+    if not is_staff(request):
+        if asked == str(own):
+            return [own]
+        raise NotFound("Tenant not found.")
+    if asked == ALL_TENANTS:
+        if not allow_all:
+            raise ValidationFailed("A statement is of one tenant: name it with ?tenant=<id>.",
+                                   fields={"tenant": ["Name one tenant."]})
+        return None
+    try:
+        tenant_id = uuid.UUID(asked)
+    except ValueError:
+        raise ValidationFailed("tenant must be a tenant id or 'all'.",
+                               fields={"tenant": ["Not a tenant id."]}) from None
+    if not Tenant.objects.filter(pk=tenant_id).exists():
+        raise NotFound("Tenant not found.")
+    return [tenant_id]
+
+
+def _moment(name: str, raw: str, *, end: bool) -> datetime:
+    value = raw.strip().replace(" ", "+")  # an unescaped "+01:00" arrives as " 01:00"
+    moment = day = None
+    try:
+        if _DATE.match(value):
+            day = parse_date(value)
+        else:
+            moment = parse_datetime(value)
+    except ValueError:
+        pass
+    if moment is not None:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if day is not None:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    raise ValidationFailed(f"{name} must be an ISO date (2026-03-01) or datetime "
+                           "(2026-03-01T12:00:00Z).",
+                           fields={name: ["Not an ISO date or datetime."]})
+
+
+def period(request: Request) -> tuple[datetime | None, datetime | None]:
+    """`from` and `to` as a half-open UTC interval (either may be open)."""
+    params = request.query_params
+    start = _moment("from", params["from"], end=False) if params.get("from") else None
+    end = _moment("to", params["to"], end=True) if params.get("to") else None
+    if start is not None and end is not None and end <= start:
+        raise ValidationFailed("to must come after from.", fields={"to": ["Not after from."]})
+    return start, end
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _stamp() -> str:
+    return timezone.now().date().isoformat()
+
+
+_PERIOD_PARAMS = [
+    OpenApiParameter("from", OpenApiTypes.STR, description="ISO date or datetime (UTC)."),
+    OpenApiParameter("to", OpenApiTypes.STR, description="Exclusive; a date includes its day."),
+    OpenApiParameter("tenant", OpenApiTypes.STR, description="Staff only: a tenant id or all."),
+    OpenApiParameter("format", OpenApiTypes.STR, description="csv for a CSV attachment."),
+]
+
+
+class UsageView(APIView):
+    """Usage of a period grouped by resource, project, spec, day or month (staff: tenant)."""
+
+    resource = "usage"
+    permission_classes = [FinanceOrStaff]
+    content_negotiation_class = CsvAwareNegotiation
+
+    @extend_schema(parameters=[OpenApiParameter(
+        "group_by", OpenApiTypes.STR, enum=list(reports.GROUPS),
+        description="Default resource; tenant is for platform staff."), *_PERIOD_PARAMS],
+        responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response | HttpResponse:
+        group_by = request.query_params.get("group_by", "resource")
+        if group_by == "tenant" and not is_staff(request):
+            raise PermissionDenied("Only platform staff can group usage by tenant.")
+        scope = tenant_scope(request)
+        start, end = period(request)
+        report = reports.usage(scope, group_by, start, end)
+        if wants_csv(request):
+            return csv_response(reports.usage_csv(report), f"usage-{group_by}-{_stamp()}.csv")
+        return Response({
+            "results": [{"key": row.key, "seconds": row.seconds, "amount": row.amount,
+                         "postpaid_amount": row.postpaid_amount,
+                         "prepaid_seconds": row.prepaid_seconds} for row in report.rows],
+            "total": report.total, "seconds": report.seconds, "currency": report.currency,
+            "group_by": group_by, "from": _iso(start), "to": _iso(end)})
+
+
+class PostingOut(serializers.Serializer):
+    account = serializers.CharField()
+    amount = serializers.IntegerField()
+
+
+class LedgerEntryOut(serializers.ModelSerializer):
+    postings = PostingOut(many=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["position", "tenant_id", "event_type", "meter_id", "memo", "recorded_at",
+                  "postings"]
+
+
+class LedgerPagination(CursorPagination):
+    ordering = ("-position",)
+
+
+class LedgerView(generics.ListAPIView):
+    """Ledger entries with their postings, newest first; filter by from, to, account,
+    event_type."""
+
+    resource = "usage"
+    permission_classes = [FinanceOrStaff]
+    content_negotiation_class = CsvAwareNegotiation
+    serializer_class = LedgerEntryOut
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):  # noqa: ANN201
+        params = self.request.query_params
+        start, end = period(self.request)
+        return reports.ledger_entries(tenant_scope(self.request), start=start, end=end,
+                                      account=params.get("account") or None,
+                                      event_type=params.get("event_type") or None)
+
+    @extend_schema(parameters=[OpenApiParameter("account", OpenApiTypes.STR),
+                               OpenApiParameter("event_type", OpenApiTypes.STR),
+                               OpenApiParameter("limit", OpenApiTypes.INT), *_PERIOD_PARAMS])
+    def get(self, request: Request, *args: object, **kwargs: object
+            ) -> Response | StreamingHttpResponse:
+        if wants_csv(request):
+            response = StreamingHttpResponse(reports.ledger_csv(self.get_queryset()),
+                                             content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="ledger-{_stamp()}.csv"'
+            return response
+        return self.list(request, *args, **kwargs)
+
+
+def parse_month(raw: str | None) -> tuple[int, int]:
+    """`YYYY-MM` as (year, month); 400 on `month` otherwise."""
+    found = _MONTH.match((raw or "").strip())
+    if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
+        raise ValidationFailed("month is required as YYYY-MM, for example 2026-03.",
+                               fields={"month": ["Required as YYYY-MM."]})
+    return int(found.group(1)), int(found.group(2))
+
+
+class StatementView(APIView):
+    """A tenant's monthly statement: opening balance, movements, closing balance, the check."""
+
+    resource = "usage"
+    permission_classes = [FinanceOrStaff]
+    content_negotiation_class = CsvAwareNegotiation
+
+    @extend_schema(parameters=[OpenApiParameter("month", OpenApiTypes.STR, required=True,
+                                                description="YYYY-MM (UTC)."),
+                               OpenApiParameter("tenant", OpenApiTypes.STR,
+                                                description="Staff only: a tenant id."),
+                               OpenApiParameter("format", OpenApiTypes.STR)],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response | HttpResponse:
+        year, month = parse_month(request.query_params.get("month"))
+        (tenant_id,) = tenant_scope(request, allow_all=False)
+        result = reports.statement(tenant_id, year, month)
+        if wants_csv(request):
+            return csv_response(reports.statement_csv(result),
+                                f"statement-{result.label}-{tenant_id}.csv")
+        return Response({"tenant": str(result.tenant_id), "month": result.label,
+                         "currency": result.currency, **dict(result.lines()),
+                         "reconciles": result.reconciles})
