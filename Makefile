@@ -21,6 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_specs
+	$(BIN)/python manage.py seed_sample_datasets
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 # The whole suite: on PostgreSQL in CI (CI=true, required) or with TEST_DB=postgres, else on

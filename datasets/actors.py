@@ -1,0 +1,12 @@
+"""Jobs of datasets: validating an upload off the request, on the CPU queue."""
+
+import dramatiq
+
+from core.broker import CPU_QUEUE
+from datasets import commands
+
+
+@dramatiq.actor(queue_name=CPU_QUEUE, max_retries=3, time_limit=2 * 3600 * 1000)
+def validate_dataset(tenant_id: str, dataset_id: str) -> None:
+    """Extract the stored zip safely, read it with training_runtime and record the result."""
+    commands.validate(tenant_id, dataset_id)

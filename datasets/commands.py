@@ -1,0 +1,215 @@
+"""State changes of datasets: upload, new version, validation, archive."""
+
+import logging
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from accounts.models import Project
+from core import context
+from core.errors import (
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationFailed,
+    VersionConflict,
+)
+from core.tenancy import TenantAccess
+from datasets import archive
+from datasets.aggregates import UPLOADED, DatasetAggregate
+from datasets.events import (
+    DatasetArchived,
+    DatasetRejected,
+    DatasetUploaded,
+    DatasetValidated,
+    DatasetValidationStarted,
+)
+from datasets.models import Dataset
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_READ_ONLY = ("Built-in sample datasets are shared by every tenant and cannot be changed; "
+                     "upload your own copy to change it.")
+
+
+def work_dir() -> Path:
+    """Where zips are fetched and extracted for validation (on the data volume, not /tmp)."""
+    path = Path(settings.DATA_DIR) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_zip(upload: IO[bytes]) -> archive.Summary:
+    """The upload's zip summary, or a 400 on `file` saying why the zip is refused."""
+    upload.seek(0)
+    try:
+        return archive.check(upload, archive.ZipLimits.from_settings())
+    except archive.UnsafeArchive as exc:
+        where = f" ({exc.file})" if exc.file else ""
+        raise ValidationFailed(f"The zip was refused{where}: {exc.message}",
+                               fields={"file": [f"{exc.file}: {exc.message}" if exc.file
+                                                else exc.message]}) from exc
+    finally:
+        upload.seek(0)
+
+
+def _require_upload_size(upload: File) -> None:
+    limit = settings.MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise PayloadTooLarge(f"The file has {upload.size} bytes; at most {limit} are accepted.",
+                              fields={"file": [f"Larger than {limit} bytes."]})
+
+
+def _require_project(tenant_id: uuid.UUID, project_id: object) -> None:
+    found = Project.objects.for_tenant(tenant_id).filter(pk=project_id,
+                                                         archived_at__isnull=True).exists()
+    if not found:
+        raise ValidationFailed("The project does not exist in this tenant; pick one of yours.",
+                               fields={"project": ["Project not found."]})
+
+
+def _enqueue_validation(tenant_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
+    from datasets.actors import validate_dataset
+
+    validate_dataset.send(str(tenant_id), str(dataset_id))
+
+
+def _record(tenant_id: uuid.UUID, upload: File, summary: archive.Summary, *,
+            actor: str, user_id: uuid.UUID | None, project: object, name: str, kind: str,
+            fmt: str, version: int, parent: uuid.UUID | None, builtin: bool,
+            enqueue: bool = True) -> Dataset:
+    """Store the checked zip, then append DatasetUploaded; the stored file goes if that fails."""
+    dataset_id = uuid.uuid4()
+    upload.seek(0)
+    key = default_storage.save(f"datasets/{tenant_id}/{dataset_id}/v{version}.zip", upload)
+    try:
+        with transaction.atomic():
+            dataset = DatasetAggregate(tenant_id, dataset_id)
+            with context.scope(actor=actor):
+                dataset.append(DatasetUploaded(
+                    project=str(project) if project else None, name=name, kind=kind,
+                    format=fmt, version=version, parent=str(parent) if parent else None,
+                    storage_key=key, size_bytes=upload.size or 0,
+                    file_count=summary.file_count, uncompressed_bytes=summary.uncompressed_bytes,
+                    builtin=builtin, uploaded_by=str(user_id) if user_id else None,
+                ))
+    except IntegrityError as exc:
+        default_storage.delete(key)
+        raise VersionConflict("Another version of this dataset was uploaded at the same time; "
+                              "upload yours again.") from exc
+    except BaseException:
+        default_storage.delete(key)
+        raise
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_validation(tenant_id, dataset_id))
+    return Dataset.objects.unscoped().get(pk=dataset_id)
+
+
+def upload_dataset(access: TenantAccess, *, project: uuid.UUID, name: str, kind: str, fmt: str,
+                   upload: File) -> Dataset:
+    """Check a dataset zip, store it and start its validation on the CPU queue."""
+    _require_project(access.tenant_id, project)
+    _require_upload_size(upload)
+    summary = check_zip(upload)
+    return _record(access.tenant_id, upload, summary, actor=access.actor,
+                   user_id=access.user_id, project=project, name=name, kind=kind, fmt=fmt,
+                   version=1, parent=None, builtin=False)
+
+
+def add_version(access: TenantAccess, dataset_id: object, upload: File) -> Dataset:
+    """A new version of a dataset (corrected annotations): same name, kind and format."""
+    parent = (Dataset.objects.visible_to(access.tenant_id)
+              .filter(pk=dataset_id, archived_at__isnull=True).first())
+    if parent is None:
+        raise NotFound("Dataset not found.")
+    if parent.builtin:
+        raise PermissionDenied(BUILTIN_READ_ONLY)
+    _require_upload_size(upload)
+    summary = check_zip(upload)
+    latest = (Dataset.objects.for_tenant(access.tenant_id).filter(origin=parent.origin)
+              .order_by("-version").values_list("version", flat=True).first())
+    return _record(access.tenant_id, upload, summary, actor=access.actor,
+                   user_id=access.user_id, project=parent.project, name=parent.name,
+                   kind=parent.kind, fmt=parent.format, version=(latest or 0) + 1,
+                   parent=parent.id, builtin=False)
+
+
+def add_builtin(tenant_id: uuid.UUID, upload: File, *, name: str, kind: str,
+                fmt: str) -> Dataset:
+    """Record a built-in sample dataset (platform tenant) and validate it at once."""
+    summary = check_zip(upload)
+    with transaction.atomic():
+        dataset = _record(tenant_id, upload, summary, actor="system", user_id=None,
+                          project=None, name=name, kind=kind, fmt=fmt, version=1, parent=None,
+                          builtin=True, enqueue=False)
+    validate(tenant_id, dataset.id)
+    return Dataset.objects.unscoped().get(pk=dataset.id)
+
+
+@transaction.atomic
+def archive_dataset(access: TenantAccess, dataset_id: object) -> None:
+    """Archive (delete) a dataset version: it answers 404 after, its history stays."""
+    row = Dataset.objects.visible_to(access.tenant_id).filter(pk=dataset_id).first()
+    if row is not None and row.builtin:
+        raise PermissionDenied(BUILTIN_READ_ONLY)
+    dataset = DatasetAggregate.load(access.tenant_id, dataset_id)
+    dataset.require(not dataset.archived, "The dataset is already archived.")
+    with context.scope(actor=access.actor):
+        dataset.append(DatasetArchived())
+
+
+# --- validation (run by datasets.actors.validate_dataset) --------------------------------------
+
+
+def _rejected(exc: archive.UnsafeArchive) -> tuple[bool, dict[str, Any]]:
+    return False, {"image_count": 0, "labels": [], "errors": [exc.as_issue()], "warnings": []}
+
+
+def inspect_stored(storage_key: str, kind: str, fmt: str) -> tuple[bool, dict[str, Any]]:
+    """Extract a stored zip safely and read it: (ok, {image_count, labels, errors, warnings})."""
+    from training_runtime.data import dataset_fields, read_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="dataset-", dir=work_dir()))
+    try:
+        local = work / "upload.zip"
+        try:
+            with default_storage.open(storage_key, "rb") as stored:
+                archive.copy_stream(stored, local)
+        except FileNotFoundError:
+            return _rejected(archive.UnsafeArchive(
+                "The stored zip is missing; upload the dataset again.", code="missing_file"))
+        extracted = work / "data"
+        extracted.mkdir()
+        try:
+            archive.extract(local, extracted, archive.ZipLimits.from_settings())
+        except archive.UnsafeArchive as exc:
+            return _rejected(exc)
+        index, report = read_dataset(archive.dataset_root(extracted), kind, fmt, partial=True)
+        return report.ok, dataset_fields(index, report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def validate(tenant_id: uuid.UUID | str, dataset_id: object) -> None:
+    """Validate an uploaded dataset and record the result; a finished one is left alone."""
+    dataset = DatasetAggregate.load(tenant_id, dataset_id)
+    if dataset.archived or dataset.finished:
+        return
+    if dataset.state == UPLOADED:
+        with transaction.atomic():
+            dataset.append(DatasetValidationStarted())
+    ok, fields = inspect_stored(dataset.storage_key, dataset.kind, dataset.format)
+    with transaction.atomic():
+        dataset = DatasetAggregate.load(tenant_id, dataset_id)
+        if dataset.archived or dataset.finished:
+            return
+        result = DatasetValidated(**fields) if ok else DatasetRejected(**fields)
+        dataset.append(result)
+    logger.info("dataset %s validated: %s", dataset_id, "ready" if ok else "invalid")

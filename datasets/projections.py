@@ -1,0 +1,49 @@
+"""Dataset events -> the Dataset read model."""
+
+from datasets.aggregates import INVALID, READY, VALIDATING
+from datasets.models import Dataset
+from eventlog import projections
+from eventlog.store import RecordedEvent
+
+_RESULTS = {"DatasetValidated": READY, "DatasetRejected": INVALID}
+
+
+class DatasetList(projections.Projection):
+    name = "datasets.datasets"
+    event_types = {"DatasetUploaded", "DatasetValidationStarted", "DatasetValidated",
+                   "DatasetRejected", "DatasetArchived"}
+    models = [Dataset]
+
+    def handle(self, event: RecordedEvent) -> None:
+        data = event.data
+        if event.type == "DatasetUploaded":
+            parent = data["parent"]
+            origin = event.stream_id
+            if parent is not None:
+                origin = (Dataset.objects.unscoped().filter(pk=parent)
+                          .values_list("origin", flat=True).get())
+            Dataset.objects.create(
+                id=event.stream_id, tenant_id=event.tenant_id, project=data["project"],
+                name=data["name"], kind=data["kind"], format=data["format"],
+                version=data["version"], parent=parent, origin=origin,
+                storage_key=data["storage_key"], size_bytes=data["size_bytes"],
+                builtin=data["builtin"], created_by=data["uploaded_by"],
+                created_at=event.recorded_at, updated_at=event.recorded_at,
+                stream_version=event.version, last_position=event.position,
+            )
+            return
+        changes: dict[str, object] = {"updated_at": event.recorded_at,
+                                      "stream_version": event.version,
+                                      "last_position": event.position}
+        if event.type == "DatasetValidationStarted":
+            changes["state"] = VALIDATING
+        elif event.type in _RESULTS:
+            changes.update(state=_RESULTS[event.type], image_count=data["image_count"],
+                           labels=data["labels"], errors=data["errors"],
+                           warnings=data["warnings"])
+        elif event.type == "DatasetArchived":
+            changes["archived_at"] = event.recorded_at
+        Dataset.objects.unscoped().filter(id=event.stream_id).update(**changes)
+
+
+projections.register(DatasetList())

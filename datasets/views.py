@@ -1,0 +1,186 @@
+"""HTTP for datasets: upload, list, read, delete (archive) and versions."""
+
+import uuid
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import valid
+from accounts.permissions import RoleAllows, tenant_access
+from core.pagination import CursorPagination
+from datasets import commands
+from datasets.aggregates import STATES
+from datasets.models import Dataset
+
+SUPPORTED = {"classification": ("folders",), "detection": ("coco", "voc"),
+             "segmentation": ("coco",)}
+LAYOUTS = ("classification: a zip of one folder per label; detection and segmentation (coco): "
+           "annotations.json at the root and the images under images/; detection (voc): "
+           "Annotations/*.xml and the images under JPEGImages/.")
+
+
+def choices(name: str, values: list[str]) -> type[serializers.ChoiceField]:
+    """A ChoiceField with its own named enum component in the schema, so that it never
+    collides with other apps' fields of the same name (`kind`, `state`) or the same values."""
+    field = type(f"{name}Field", (serializers.ChoiceField,),
+                 {"__doc__": f"One of {', '.join(values)}."})
+    return extend_schema_field({"type": "string", "enum": values}, component_name=name)(field)
+
+
+KindField = choices("DatasetKind", list(SUPPORTED))
+FormatField = choices("DatasetFormat", list(Dataset.FORMATS))
+StateField = choices("DatasetState", list(STATES))
+
+
+class LabelOut(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+    share = serializers.FloatField()
+    image_count = serializers.IntegerField()
+
+
+class IssueOut(serializers.Serializer):
+    file = serializers.CharField()
+    message = serializers.CharField()
+    code = serializers.CharField(required=False)
+    line = serializers.IntegerField(required=False)
+    annotation_id = serializers.JSONField(required=False)
+
+
+class DatasetOut(serializers.ModelSerializer):
+    kind = KindField(choices=list(SUPPORTED))
+    format = FormatField(choices=list(Dataset.FORMATS))
+    state = StateField(choices=list(STATES))
+    labels = LabelOut(many=True)
+    errors = IssueOut(many=True)
+    warnings = IssueOut(many=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "project", "name", "kind", "format", "version", "parent", "state",
+                  "image_count", "labels", "errors", "warnings", "builtin", "size_bytes",
+                  "created_at", "updated_at", "archived_at"]
+
+
+class DatasetIn(serializers.Serializer):
+    project = serializers.UUIDField()
+    name = serializers.CharField(max_length=100)
+    kind = KindField(choices=list(SUPPORTED))
+    format = FormatField(choices=list(Dataset.FORMATS))
+    file = serializers.FileField(help_text=f"The dataset as a zip. {LAYOUTS}")
+
+    def validate_name(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("A name is required.")
+        return value.strip()
+
+    def validate(self, data: dict) -> dict:
+        if data["format"] not in SUPPORTED[data["kind"]]:
+            allowed = " or ".join(SUPPORTED[data["kind"]])
+            raise serializers.ValidationError(
+                {"format": [f"{data['kind']} datasets are uploaded as {allowed}, not "
+                            f"{data['format']}."]})
+        return data
+
+
+class VersionIn(serializers.Serializer):
+    file = serializers.FileField(help_text="The corrected dataset as a zip, same layout.")
+
+
+class VersionPagination(CursorPagination):
+    ordering = "version"
+
+
+def _flag(request: Request, name: str) -> bool | None:
+    value = request.query_params.get(name)
+    return None if value is None else value.lower() == "true"
+
+
+class DatasetViews:
+    """The tenant's datasets and the built-in samples; DELETE archives (404 after).
+
+    `?archived=true` lists the archived ones instead.
+    """
+
+    resource = "dataset"
+    permission_classes = [RoleAllows]
+    serializer_class = DatasetOut
+
+    def get_queryset(self):  # noqa: ANN201
+        datasets = Dataset.objects.visible_to(tenant_access(self.request).tenant_id)
+        return datasets.filter(archived_at__isnull=not _flag(self.request, "archived"))
+
+
+FILTERS = [
+    OpenApiParameter("project", OpenApiTypes.UUID, description="Only this project's datasets."),
+    OpenApiParameter("kind", OpenApiTypes.STR, enum=list(SUPPORTED)),
+    OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES)),
+    OpenApiParameter("builtin", OpenApiTypes.BOOL, description="Only (or no) built-in samples."),
+    OpenApiParameter("archived", OpenApiTypes.BOOL, description="Archived datasets instead."),
+]
+
+
+@extend_schema_view(get=extend_schema(parameters=FILTERS))
+class DatasetListView(DatasetViews, generics.ListCreateAPIView):
+    def get_queryset(self):  # noqa: ANN201
+        datasets = super().get_queryset()
+        params = self.request.query_params
+        if params.get("project"):
+            try:
+                datasets = datasets.filter(project=uuid.UUID(params["project"]))
+            except ValueError:
+                raise serializers.ValidationError({"project": ["Not a valid id."]}) from None
+        for name, choices in (("kind", SUPPORTED), ("state", STATES)):
+            value = params.get(name)
+            if value:
+                if value not in choices:
+                    raise serializers.ValidationError(
+                        {name: [f"Use one of {', '.join(choices)}."]})
+                datasets = datasets.filter(**{name: value})
+        builtin = _flag(self.request, "builtin")
+        if builtin is not None:
+            datasets = datasets.filter(builtin=builtin)
+        return datasets
+
+    @extend_schema(request={"multipart/form-data": DatasetIn}, responses={201: DatasetOut})
+    def post(self, request: Request) -> Response:
+        data = valid(DatasetIn, request)
+        dataset = commands.upload_dataset(tenant_access(request), project=data["project"],
+                                          name=data["name"], kind=data["kind"],
+                                          fmt=data["format"], upload=data["file"])
+        return Response(DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailView(DatasetViews, generics.RetrieveAPIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: str) -> Response:
+        self.get_object()
+        commands.archive_dataset(tenant_access(request), pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetVersionListView(DatasetViews, generics.ListCreateAPIView):
+    """Every version of the dataset's line (v1, v2, ...), oldest first."""
+
+    pagination_class = VersionPagination
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        dataset = self.get_object()
+        versions = super().get_queryset().filter(origin=dataset.origin)
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": VersionIn}, responses={201: DatasetOut})
+    def post(self, request: Request, pk: str) -> Response:
+        self.get_object()
+        data = valid(VersionIn, request)
+        dataset = commands.add_version(tenant_access(request), pk, data["file"])
+        return Response(DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
