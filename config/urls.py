@@ -6,7 +6,10 @@ from billing import report_views, topup_views
 from billing import views as billing
 from core.health import HealthView
 from core.views import not_found
+from datasets import views as datasets
 from eventlog.api import EventFeedView
+from tasklogs import views as tasklogs_views
+from tasks import views as tasks
 
 api = [
     path("health/", HealthView.as_view()),
@@ -21,6 +24,9 @@ api = [
     path("projects/", accounts.ProjectListView.as_view()),
     path("projects/<uuid:pk>/", accounts.ProjectDetailView.as_view()),
     path("events/", EventFeedView.as_view()),
+    path("datasets/", datasets.DatasetListView.as_view()),
+    path("datasets/<uuid:pk>/", datasets.DatasetDetailView.as_view()),
+    path("datasets/<uuid:pk>/versions/", datasets.DatasetVersionListView.as_view()),
     path("billing/specs/", billing.ComputeSpecListView.as_view()),
     path("billing/specs/<uuid:pk>/", billing.ComputeSpecDetailView.as_view()),
     path("billing/wallet/", billing.WalletView.as_view()),
@@ -31,6 +37,19 @@ api = [
     path("billing/statements/", report_views.StatementView.as_view()),
     path("billing/topups/", topup_views.TopupListView.as_view()),
     path("billing/stripe/webhook/", topup_views.StripeWebhookView.as_view()),
+    path("tasks/", tasks.TaskListView.as_view()),
+    path("tasks/<uuid:pk>/", tasks.TaskDetailView.as_view()),
+    path("tasks/<uuid:pk>/stop/", tasks.TaskStopView.as_view()),
+    path("tasks/<uuid:pk>/restart/", tasks.TaskRestartView.as_view()),
+    path("tasks/<uuid:pk>/metrics/", tasks.TaskMetricsView.as_view()),
+    path("tasks/<uuid:pk>/versions/", tasks.TaskVersionsView.as_view()),
+    path("tasks/<uuid:pk>/compare/", tasks.TaskCompareView.as_view()),
+    path("tasks/<uuid:pk>/lineage/", tasks.TaskLineageView.as_view()),
+    path("tasks/<uuid:pk>/template/", tasks.TaskTemplateSaveView.as_view()),
+    path("task-templates/", tasks.TemplateListView.as_view()),
+    path("models/", tasks.ModelListView.as_view()),
+    path("models/<uuid:pk>/", tasks.ModelDetailView.as_view()),
+    path("tasks/<uuid:pk>/logs/", tasklogs_views.TaskLogView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]

@@ -170,10 +170,69 @@ def a_membership(api: Api, owner: Account) -> Owned:
     return Owned(Membership, str(membership.id), still_works)
 
 
+def a_dataset(api: Api, owner: Account) -> Owned:
+    from datasets.models import Dataset
+    from tests.datasets.zips import folders_files, make_zip, upload, validate
+
+    project = api.as_(owner).post("/api/v1/projects/", {"name": "Data of A"},
+                                  format="json").json()
+    created = upload(api.as_(owner), project["id"], make_zip(folders_files())).json()
+    validate(created["id"])
+
+    def still_works() -> None:
+        now = api.as_(owner).get(f"/api/v1/datasets/{created['id']}/").json()
+        assert (now["name"], now["state"], now["version"], now["archived_at"]) == (
+            created["name"], "ready", 1, None)
+        versions = api.as_(owner).get(f"/api/v1/datasets/{created['id']}/versions/").json()
+        assert [d["id"] for d in versions["results"]] == [created["id"]]
+
+    return Owned(Dataset, created["id"], still_works)
+
+
+def a_task(api: Api, owner: Account) -> Owned:
+    """A task read-model row written directly, with one log line (tasklogs' routes need no more)."""
+    from datetime import UTC, datetime
+
+    from tasklogs.api import LogLineIn, write
+    from tasks.models import Task
+    from tests.tasklogs.conftest import make_task
+
+    task = make_task(owner.tenant_id)
+    write(owner.tenant_id, task.id, [LogLineIn(datetime.now(UTC), "node-0", "INFO", "A's log")])
+
+    def still_works() -> None:
+        logs = api.as_(owner).get(f"/api/v1/tasks/{task.id}/logs/").json()
+        assert [line["message"] for line in logs["results"]] == ["A's log"]
+
+    return Owned(Task, str(task.id), still_works)
+
+
+def a_trained_model(api: Api, owner: Account) -> Owned:
+    """A trained-model row as a succeeded task's projection leaves it."""
+    from django.utils import timezone
+
+    from tasks.models import TrainedModel
+
+    model = TrainedModel.objects.create(
+        id=uuid.uuid4(), tenant_id=owner.tenant_id, project_id=uuid.uuid4(),
+        task_id=uuid.uuid4(), version=1, scenario="classification", model_name="small_cnn",
+        labels=["cat", "dog"], metrics={"accuracy": 0.9}, artifact_key="models/x.zip",
+        input_size=[32, 32], created_at=timezone.now())
+
+    def still_works() -> None:
+        body = api.as_(owner).get(f"/api/v1/models/{model.id}/").json()
+        assert (body["labels"], body["metrics"]) == (["cat", "dog"], {"accuracy": 0.9})
+
+    return Owned(TrainedModel, str(model.id), still_works)
+
+
 FACTORIES: dict[str, Callable[[Api, Account], Owned]] = {
+    "models/": a_trained_model,
     "projects/": a_project,
     "tokens/": a_token,
     "members/": a_membership,
+    "datasets/": a_dataset,
+    "tasks/": a_task,
 }
 
 

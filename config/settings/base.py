@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "eventlog",
     "accounts",
     "billing",
+    "datasets",
+    "tasks",
+    "tasklogs",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +163,26 @@ BILLING_SETTLE_INTERVAL_S = env.int("BILLING_SETTLE_INTERVAL_S", default=300)
 BILLING_LEASE_TIMEOUT_S = env.int("BILLING_LEASE_TIMEOUT_S", default=900)
 BILLING_MIN_TOPUP = env.int("BILLING_MIN_TOPUP", default=500)
 BILLING_MAX_TOPUP = env.int("BILLING_MAX_TOPUP", default=10_000_000)
+
+# Dataset uploads: limits that refuse zip bombs before anything is stored.
+DATASET_MAX_UNCOMPRESSED_BYTES = env.int("DATASET_MAX_UNCOMPRESSED_BYTES", default=4 * 1024**3)
+DATASET_MAX_RATIO = env.float("DATASET_MAX_RATIO", default=200.0)
+DATASET_MAX_FILES = env.int("DATASET_MAX_FILES", default=200_000)
+
+# Training tasks: device of the GPU workers ("cuda", "cpu"; "auto" picks CUDA when present),
+# worker heartbeats, how long without one means the worker died, retries of a lost attempt,
+# and how often progress events may be written per task.
+TASK_DEVICE = env.str("TASK_DEVICE", default="auto")
+TASK_HEARTBEAT_S = env.float("TASK_HEARTBEAT_S", default=10.0)
+TASK_STOP_POLL_S = env.float("TASK_STOP_POLL_S", default=0.5)
+TASK_LEASE_TIMEOUT_S = env.int("TASK_LEASE_TIMEOUT_S", default=120)
+TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=3)
+TASK_PROGRESS_INTERVAL_S = env.float("TASK_PROGRESS_INTERVAL_S", default=1.0)
+
+# Training logs: lines older than this many days are purged hourly; TASK_LOGS_PERSIST also
+# writes a task's log to object storage (logs/<tenant>/<task>.log.gz) when the task ends.
+TASK_LOG_RETENTION_DAYS = env.int("TASK_LOG_RETENTION_DAYS", default=7)
+TASK_LOGS_PERSIST = env.bool("TASK_LOGS_PERSIST", default=False)
 
 # Request limits: JSON bodies are small; uploads have their own, larger ceiling.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)

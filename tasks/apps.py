@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TasksConfig(AppConfig):
+    name = "tasks"
+    verbose_name = "Training tasks"
+
+    def ready(self) -> None:
+        from tasks import billing_hooks, events, projections  # noqa: F401  (registers them)

@@ -1,0 +1,319 @@
+"""The worker side of a task: claim an attempt, train through training_runtime, report events.
+
+One attempt runs in one worker thread. It claims the task (queued, same attempt) by appending
+`TaskStarted`, keeps a lease alive (and the billing meter's heartbeat) from a side thread that
+also picks up stop requests, reports progress as events (at most one `TaskProgressed` per
+TASK_PROGRESS_INTERVAL_S, every epoch), and ends the task with exactly one of `TaskSucceeded`,
+`TaskStopped` or `TaskFailed`, then stops the billing meter. Checkpoints are copied to object
+storage, so an attempt on another worker continues where the last one stopped.
+"""
+
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection
+from django.db.models import Max
+from django.utils import timezone
+
+from billing import api as billing
+from core import context
+from core.errors import VersionConflict
+from eventlog.models import Event
+from eventlog.store import Stream, append
+from tasks.aggregates import TaskAggregate
+from tasks.commands import RESOURCE_TYPE
+from tasks.events import (
+    TaskEpochCompleted,
+    TaskFailed,
+    TaskProgressed,
+    TaskStageChanged,
+    TaskStarted,
+    TaskStopped,
+    TaskSucceeded,
+)
+from tasks.models import Task, TaskLease
+
+log = logging.getLogger("tasks.runner")
+
+
+def node_name() -> str:
+    """This worker: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _stream(task: Task) -> Stream:
+    return Stream.of(task.tenant_id, "task", task.id)
+
+
+def report(task: Task, *events: object) -> None:
+    """Append worker events at the stream's head (a user's stop request may come in between)."""
+    stream = _stream(task)
+    for attempt in range(5):
+        head = Event.objects.filter(stream_id=stream.id).aggregate(v=Max("version"))["v"] or 0
+        try:
+            append(stream, head, list(events))
+            return
+        except VersionConflict:
+            if attempt == 4:
+                raise
+
+
+class _Lease(threading.Thread):
+    """Heartbeats the task lease and the billing meter; notices stop requests."""
+
+    def __init__(self, task: Task, attempt: int, meter_id: str, node: str):
+        super().__init__(name=f"lease-{task.id}", daemon=True)
+        self.task, self.attempt, self.meter_id, self.node = task, attempt, meter_id, node
+        self.stop_reason = ""
+        self.finished = threading.Event()
+        self.beat()
+
+    def is_set(self) -> bool:
+        """The cancel token the training loop checks every step."""
+        return bool(self.stop_reason)
+
+    def beat(self) -> None:
+        now = timezone.now()
+        TaskLease.objects.update_or_create(
+            task_id=self.task.id, defaults={"attempt": self.attempt, "node": self.node,
+                                            "last_seen_at": now})
+        if self.meter_id:
+            billing.heartbeat(self.meter_id, at=now)
+        requested = Task.objects.unscoped().filter(id=self.task.id).values_list(
+            "stop_requested", flat=True).first()
+        if requested:
+            self.stop_reason = requested
+
+    def run(self) -> None:
+        interval = settings.TASK_HEARTBEAT_S
+        poll = min(interval, settings.TASK_STOP_POLL_S)
+        last_beat = time.monotonic()
+        try:
+            while not self.finished.wait(poll):
+                if time.monotonic() - last_beat >= interval:
+                    self.beat()
+                    last_beat = time.monotonic()
+                else:
+                    requested = Task.objects.unscoped().filter(id=self.task.id).values_list(
+                        "stop_requested", flat=True).first()
+                    if requested:
+                        self.stop_reason = requested
+        finally:
+            connection.close()
+
+
+class _Reporter:
+    """training_runtime callbacks -> task events, progress throttled."""
+
+    def __init__(self, task: Task, storage_prefix: str):
+        self.task = task
+        self.storage_prefix = storage_prefix
+        self.last_progress = 0.0
+        self.best: float | None = None
+        self.started = False
+        self.progress = 0.0
+
+    def on_step(self, progress: Any) -> None:
+        now = time.monotonic()
+        self.progress = progress.global_step / max(1, progress.total_steps)
+        if self.started and now - self.last_progress < settings.TASK_PROGRESS_INTERVAL_S:
+            return
+        self.started, self.last_progress = True, now
+        report(self.task, TaskProgressed(
+            progress=round(self.progress, 4), epoch=progress.epoch,
+            step=progress.step, eta_s=round(progress.eta_s, 1),
+            elapsed_s=round(progress.elapsed_s, 1), loss=_finite(progress.loss),
+            lr=progress.lr, samples_per_s=round(progress.samples_per_s, 2)))
+
+    def on_epoch(self, progress: Any) -> None:
+        metric = progress.metrics.get(self.task.metric_name)
+        if metric is not None and (self.best is None or metric > self.best):
+            self.best = metric
+        report(self.task, TaskEpochCompleted(
+            epoch=progress.epoch, train_loss=_finite(progress.train_loss),
+            metrics={k: _finite(v) for k, v in progress.metrics.items()}, lr=progress.lr,
+            elapsed_s=round(progress.elapsed_s, 1), eta_s=round(progress.eta_s, 1),
+            progress=round(self.progress, 4), best_metric=self.best,
+            resources=_resources(progress.resources)))
+
+    def on_checkpoint(self, path: Path) -> None:
+        if path.name == "last.pt":
+            _upload(path, f"{self.storage_prefix}/last.pt")
+
+    def on_stop(self, stopped: Any) -> None:
+        pass
+
+
+def _device() -> str:
+    if settings.TASK_DEVICE != "auto":
+        return settings.TASK_DEVICE
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _finite(value: float) -> float:
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else -1.0
+
+
+def _resources(usage: Any) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    return {k: v for k, v in dataclasses.asdict(usage).items() if v is not None}
+
+
+def _upload(path: Path, key: str) -> None:
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    with open(path, "rb") as fh:
+        default_storage.save(key, File(fh))
+
+
+def _download(key: str, path: Path) -> bool:
+    if not default_storage.exists(key):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with default_storage.open(key, "rb") as source, open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    return True
+
+
+def _zip_folder(folder: Path) -> Path:
+    handle, name = tempfile.mkstemp(suffix=".zip")
+    os.close(handle)
+    with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(folder.iterdir()):
+            archive.write(file, file.name)
+    return Path(name)
+
+
+def claim(task_id: str, attempt: int, node: str) -> tuple[Task, str] | None:
+    """Mark the attempt started; None when it is not this attempt's turn (a duplicate or
+    late delivery, or the task was stopped while queued)."""
+    task = Task.objects.unscoped().filter(id=task_id).first()
+    if task is None:
+        return None
+    aggregate = TaskAggregate.load(task.tenant_id, task_id)
+    if aggregate.state != "queued" or aggregate.attempt != attempt:
+        log.info("task %s attempt %s not claimed: it is %s at attempt %s", task_id, attempt,
+                 aggregate.state, aggregate.attempt)
+        return None
+    try:
+        aggregate.append(TaskStarted(attempt=attempt, node=node))
+    except VersionConflict:
+        return None
+    task.refresh_from_db()
+    return task, aggregate.meter_id
+
+
+def run_attempt(task_id: str, attempt: int) -> str:
+    """Run one attempt of a task to its end; returns the state it ended in (or "skipped")."""
+    node = node_name()
+    claimed = claim(task_id, attempt, node)
+    if claimed is None:
+        return "skipped"
+    task, meter_id = claimed
+    with context.scope(actor=f"worker:{node}", correlation_id=str(task.id)):
+        return _run_claimed(task, attempt, meter_id, node)
+
+
+def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
+    from tasklogs import api as tasklogs
+
+    lease = _Lease(task, attempt, meter_id, node)
+    lease.start()
+    work_dir = Path(settings.DATA_DIR) / "tasks" / str(task.id)
+    prefix = f"tasks/{task.tenant_id}/{task.id}"
+    ending: object
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(tasklogs.capture(task.tenant_id, task.id, node))
+            log.info("attempt %s of task %s (%s, %s) started on %s", attempt, task.name,
+                     task.scenario, task.model_name, node)
+            ending = _train(task, work_dir, prefix, lease, stack)
+    except Exception as exc:  # a failure of ours must still end the task and its billing
+        log.exception("task %s failed", task.id)
+        ending = TaskFailed(code="internal_error", message=f"{type(exc).__name__}: {exc}"[:2000])
+    finally:
+        lease.finished.set()
+        lease.join(timeout=5)
+    report(task, ending)
+    reason = getattr(ending, "stop_reason", None) or (
+        "failed" if isinstance(ending, TaskFailed) else "completed")
+    billing.stop_resource(task.tenant_id, RESOURCE_TYPE, task.id, reason=reason)
+    TaskLease.objects.filter(task_id=task.id).delete()
+    close_old_connections()
+    return {TaskSucceeded: "succeeded", TaskStopped: "stopped"}.get(type(ending), "failed")
+
+
+def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitStack) -> object:
+    from datasets import api as datasets
+    from datasets.models import Dataset
+    from training_runtime.pipeline import JobDataError, TrainingJob, run_job
+    from training_runtime.train import TrainingFailed
+
+    checkpoint = work_dir / "checkpoints" / "last.pt"
+    if not checkpoint.exists() and _download(f"{prefix}/last.pt", checkpoint):
+        log.info("continuing from the checkpoint in storage")
+    train_set = Dataset.objects.unscoped().get(id=task.train_dataset_id)
+    test_set = (Dataset.objects.unscoped().get(id=task.test_dataset_id)
+                if task.test_dataset_id else None)
+    train_root = stack.enter_context(datasets.materialize(train_set))
+    test_root = stack.enter_context(datasets.materialize(test_set)) if test_set else None
+    config = task.config
+    job = TrainingJob(
+        scenario=task.scenario, model_name=task.model_name, train_root=train_root,
+        data_format=train_set.format, test_root=test_root,
+        test_format=test_set.format if test_set else None, work_dir=work_dir,
+        epochs=config.get("epochs"), lr=config.get("learning_rate"),
+        batch_size=config.get("batch_size"), warmup_epochs=config.get("warmup_epochs"),
+        target_metric=task.target_metric, max_duration_s=task.max_duration_s,
+        device=_device())
+    report(task, TaskStageChanged(stage="training"))
+    try:
+        outcome = run_job(job, callbacks=[_Reporter(task, prefix)], cancel=lease)
+    except TrainingFailed as exc:
+        return TaskFailed(code=exc.reason_code, message=exc.message)
+    except JobDataError as exc:
+        return TaskFailed(code=exc.code, message=str(exc))
+    result = outcome.result
+    results: dict[str, Any] = {}
+    if outcome.artifact_path is not None:
+        report(task, TaskStageChanged(stage="exporting"))
+        model_id = str(uuid.uuid4())
+        archive = _zip_folder(outcome.artifact_path)
+        key = f"models/{task.tenant_id}/{model_id}.zip"
+        try:
+            _upload(archive, key)
+        finally:
+            archive.unlink()
+        best_metrics = next((h["metrics"] for h in result.history
+                             if h["epoch"] == result.best_epoch), {})
+        results = {"model_id": model_id, "artifact_key": key, "labels": outcome.labels,
+                   "metrics": {**best_metrics, "validation": outcome.validation},
+                   "input_size": list(outcome.input_size)}
+    elapsed = result.history[-1]["elapsed_s"] if result.history else 0.0
+    if result.stop_reason in ("completed", "target_reached") and results:
+        return TaskSucceeded(
+            stop_reason="target_reached" if result.stop_reason == "target_reached" else None,
+            best_metric=result.best_metric, elapsed_s=elapsed, warnings=outcome.warnings,
+            **results)
+    reason = lease.stop_reason or ("max_duration" if result.stop_reason == "max_duration"
+                                   else "user")
+    return TaskStopped(stop_reason=reason, best_metric=result.best_metric, elapsed_s=elapsed,
+                       **results)

@@ -1,0 +1,130 @@
+"""Tasks end to end on the in-process worker: train, watch, stop, target, funds, restart."""
+
+import pytest
+
+from billing import api as billing
+from billing import wallet
+from billing.models import Meter
+from eventlog.models import Event
+from tasks.models import Task
+
+from .conftest import task_payload, upload_digits, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_task(api, account, task_id):
+    return api.as_(account).get(f"/api/v1/tasks/{task_id}/").json()
+
+
+def finished(api, account, task_id):
+    def done():
+        body = get_task(api, account, task_id)
+        return body if body["state"] in ("succeeded", "failed", "stopped") else None
+    return wait_for(done, timeout=120, what=f"task {task_id} to finish")
+
+
+def test_a_task_trains_reports_live_and_settles_its_bill(api, funded, project_of_a, cpu_spec,
+                                                        worker):
+    dataset = upload_digits(api, funded, project_of_a["id"])
+    created = api.as_(funded).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec), format="json")
+    assert created.status_code == 201, created.content
+    task = created.json()
+    assert (task["state"], task["version"], task["algorithm"]) == ("queued", "V001",
+                                                                  "small_cnn")
+    assert wallet.view(funded.tenant_id).frozen == 2 * 3600
+
+    body = finished(api, funded, task["id"])
+
+    assert body["state"] == "succeeded" and body["stop_reason"] is None, body
+    assert body["progress"] == 1.0 and body["epoch"] == 3 and body["best_metric"] > 0
+    types = list(Event.objects.filter(stream_id=task["id"]).order_by("version")
+                 .values_list("type", flat=True))
+    assert types[:3] == ["TaskCreated", "TaskQueued", "TaskStarted"]
+    assert types.count("TaskEpochCompleted") == 3 and "TaskProgressed" in types
+    assert types[-1] == "TaskSucceeded"
+    series = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/metrics/").json()["series"]
+    assert [p["epoch"] for p in series["loss"]] == [1, 2, 3] and len(series["accuracy"]) == 3
+    model = api.as_(funded).get(f"/api/v1/models/{body['model']}/").json()
+    assert model["labels"] == ["digit-0", "digit-1", "digit-7"] and model["version"] == "V001"
+    meter = Meter.objects.for_tenant(funded.tenant_id).get(resource_id=task["id"])
+    assert meter.state == "stopped" and meter.frozen == 0
+    assert meter.charged == meter.settled_seconds  # 3,600 an hour: a unit a second
+    money = wallet.view(funded.tenant_id)
+    assert (money.frozen, money.balance) == (0, 100_000 - meter.charged)
+
+
+def test_a_short_wallet_is_402_and_creates_nothing(api, tenant_a, project_of_a, cpu_spec,
+                                                   worker):
+    dataset = upload_digits(api, tenant_a, project_of_a["id"])
+    wallet.adjust(tenant_a.tenant_id, 7_199, "almost enough", "staff:test")
+    response = api.as_(tenant_a).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec), format="json")
+    assert response.status_code == 402
+    assert "short by 0.01 USD" in response.json()["error"]["message"]
+    assert not Task.objects.for_tenant(tenant_a.tenant_id).exists()
+    assert not Event.objects.filter(tenant_id=tenant_a.tenant_id, stream_type="task").exists()
+    assert wallet.view(tenant_a.tenant_id).available == 7_199
+
+
+def test_stop_answers_within_a_step_and_settles(api, funded, project_of_a, cpu_spec, worker):
+    dataset = upload_digits(api, funded, project_of_a["id"])
+    task = api.as_(funded).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec, epochs=200), format="json").json()
+    wait_for(lambda: get_task(api, funded, task["id"])["step"] > 0, what="training steps")
+
+    stopped = api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/")
+    assert stopped.status_code == 202
+
+    body = finished(api, funded, task["id"])
+    assert (body["state"], body["stop_reason"]) == ("stopped", "user")
+    assert body["epoch"] < 200
+    assert wallet.view(funded.tenant_id).frozen == 0
+    again = api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/")
+    assert again.status_code == 409
+
+
+def test_reaching_the_target_succeeds_early(api, funded, project_of_a, cpu_spec, worker):
+    dataset = upload_digits(api, funded, project_of_a["id"])
+    task = api.as_(funded).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec, epochs=50, target_metric=0.01),
+        format="json").json()
+    body = finished(api, funded, task["id"])
+    assert (body["state"], body["stop_reason"], body["epoch"]) == (
+        "succeeded", "target_reached", 1)
+    assert body["model"] is not None
+
+
+def test_out_of_funds_stops_the_task_and_a_top_up_restarts_it_from_its_checkpoint(
+        api, tenant_a, project_of_a, cpu_spec, worker, settings):
+    settings.BILLING_LEASE_TIMEOUT_S = 10 * 3600  # the jump in time below is not a vanishing
+    dataset = upload_digits(api, tenant_a, project_of_a["id"])
+    wallet.adjust(tenant_a.tenant_id, 7_300, "enough to start", "staff:test")
+    task = api.as_(tenant_a).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec, epochs=400), format="json").json()
+    wait_for(lambda: get_task(api, tenant_a, task["id"])["epoch"] >= 1, what="an epoch")
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # Two hours on, the freeze cannot be topped up from 100 units: billing stops the task.
+    billing.settle_running(at=timezone.now() + timedelta(hours=2),
+                           tenant_ids=[tenant_a.tenant_id])
+    body = finished(api, tenant_a, task["id"])
+    assert (body["state"], body["stop_reason"]) == ("stopped", "insufficient_funds")
+    epochs_before = body["epoch"]
+    events = Event.objects.filter(stream_id=task["id"], type="TaskStopped")
+    assert events.get().data["stop_reason"] == "insufficient_funds"
+
+    refused = api.as_(tenant_a).post(f"/api/v1/tasks/{task['id']}/restart/")
+    assert refused.status_code == 402
+    wallet.adjust(tenant_a.tenant_id, 50_000, "top-up", "staff:test")
+    restarted = api.as_(tenant_a).post(f"/api/v1/tasks/{task['id']}/restart/")
+    assert restarted.status_code == 202, restarted.content
+    wait_for(lambda: get_task(api, tenant_a, task["id"])["epoch"] > epochs_before,
+             what="training to continue past the checkpoint")
+    api.as_(tenant_a).post(f"/api/v1/tasks/{task['id']}/stop/")
+    body = finished(api, tenant_a, task["id"])
+    assert body["attempt"] == 2 and body["epoch"] > epochs_before
+    assert wallet.view(tenant_a.tenant_id).frozen == 0
