@@ -28,7 +28,7 @@ def check_task_leases() -> None:
     interrupt_lost_attempts(cutoff)
 
 
-@periodic(30, name="tasks.check_task_leases")
+@periodic(settings.TASK_LEASE_CHECK_INTERVAL_S, name="tasks.check_task_leases")
 def schedule_lease_check() -> None:
     """Enqueue the lease check."""
     check_task_leases.send()

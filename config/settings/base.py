@@ -176,6 +176,7 @@ TASK_DEVICE = env.str("TASK_DEVICE", default="auto")
 TASK_HEARTBEAT_S = env.float("TASK_HEARTBEAT_S", default=10.0)
 TASK_STOP_POLL_S = env.float("TASK_STOP_POLL_S", default=0.5)
 TASK_LEASE_TIMEOUT_S = env.int("TASK_LEASE_TIMEOUT_S", default=120)
+TASK_LEASE_CHECK_INTERVAL_S = env.float("TASK_LEASE_CHECK_INTERVAL_S", default=30.0)
 TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=3)
 TASK_PROGRESS_INTERVAL_S = env.float("TASK_PROGRESS_INTERVAL_S", default=1.0)
 

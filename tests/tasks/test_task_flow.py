@@ -53,6 +53,19 @@ def test_a_task_trains_reports_live_and_settles_its_bill(api, funded, project_of
     assert meter.charged == meter.settled_seconds  # 3,600 an hour: a unit a second
     money = wallet.view(funded.tenant_id)
     assert (money.frozen, money.balance) == (0, 100_000 - meter.charged)
+    logs = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/logs/?q=ATTEMPT").json()
+    assert [line["message"] for line in logs["results"]][0].startswith("attempt 1 of task")
+    assert logs["results"][0]["node"] == body["node"]
+
+
+def test_progress_events_are_throttled(api, funded, project_of_a, cpu_spec, worker, settings):
+    settings.TASK_PROGRESS_INTERVAL_S = 3600.0
+    dataset = upload_digits(api, funded, project_of_a["id"])
+    task = api.as_(funded).post("/api/v1/tasks/", task_payload(
+        project_of_a["id"], dataset["id"], cpu_spec, epochs=2), format="json").json()
+    finished(api, funded, task["id"])
+    progressed = Event.objects.filter(stream_id=task["id"], type="TaskProgressed").count()
+    assert progressed == 1  # the first step reports; the rest fall within the hour
 
 
 def test_a_short_wallet_is_402_and_creates_nothing(api, tenant_a, project_of_a, cpu_spec,
