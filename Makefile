@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval_coco.py
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/predict.py
+	$(BIN)/python bench/task_overhead.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
