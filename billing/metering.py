@@ -38,6 +38,7 @@ POSTPAID, PREPAID = "postpaid", "prepaid"
 MODES = (POSTPAID, PREPAID)
 INSUFFICIENT_FUNDS = "insufficient_funds"
 VANISHED = "vanished"
+SETTLEMENT_CHUNK = 1000  # meters per transaction: at most ~3 events each, under 4096
 
 # resource_type -> what to call when billing itself stops a resource (funds, vanished).
 StopHandler = Callable[[str, str], None]
@@ -164,7 +165,7 @@ def _advance(book: _Book, meter: Meter, seconds: int, at: datetime, *,
         if settled < seconds:  # the hours ran out during this period
             events.append(MeterSwitchedToPostpaid(meter_id=meter_id, at_seconds=settled))
             postpaid_from = settled
-            if not book.fallback:
+            if not book.fallback and stop_reason is None:
                 forced = INSUFFICIENT_FUNDS
     if postpaid_from is not None and seconds > max(settled, postpaid_from):
         amount = usage_amount(seconds - postpaid_from, meter.price_per_hour) - meter.charged
@@ -264,6 +265,7 @@ class SettlementRun:
     settled: int
     stopped_short: int
     vanished: int
+    failed: int = 0
 
 
 def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] | None = None
@@ -281,7 +283,7 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
         meter_id__in=[m for ids in by_tenant.values() for m in ids]).values_list(
         "meter_id", "last_seen_at"))
     timeout = timedelta(seconds=settings.BILLING_LEASE_TIMEOUT_S)
-    totals = {"settled": 0, "stopped_short": 0, "vanished": 0}
+    totals = {"settled": 0, "stopped_short": 0, "vanished": 0, "failed": 0}
 
     def command(w: LockedWallet, meter_ids: list[object]) -> dict[str, int]:
         counts = {"settled": 0, "stopped_short": 0, "vanished": 0}
@@ -305,7 +307,17 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
         return counts
 
     for tenant_id, meter_ids in by_tenant.items():
-        counts = with_wallet(tenant_id, lambda w, ids=meter_ids: command(w, ids))
-        for name, count in counts.items():
-            totals[name] += count
+        # One transaction per chunk: a wallet with thousands of running meters stays under
+        # the event log's per-transaction limit, and a failing tenant does not stop the others.
+        for start in range(0, len(meter_ids), SETTLEMENT_CHUNK):
+            chunk = meter_ids[start:start + SETTLEMENT_CHUNK]
+            try:
+                counts = with_wallet(tenant_id, lambda w, ids=chunk: command(w, ids))
+            except Exception:
+                log.exception("settlement of %d meters of tenant %s failed", len(chunk),
+                              tenant_id)
+                totals["failed"] += len(chunk)
+                continue
+            for name, count in counts.items():
+                totals[name] += count
     return SettlementRun(**totals)

@@ -1,5 +1,6 @@
 """Wallet events -> wallet, meters, prepaid balances, the double-entry ledger, usage, top-ups."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db.models import F
@@ -56,6 +57,19 @@ class WalletBook(projections.Projection):
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
             handler(event)
+
+    def handle_batch(self, events: Sequence[RecordedEvent]) -> None:
+        """Settlement-sized appends in a few statements: runs of money events on existing
+        meters are summed per wallet and per meter, the rest is handled one by one."""
+        run: list[RecordedEvent] = []
+        for event in events:
+            if event.type in _BATCHED:
+                run.append(event)
+                continue
+            _MoneyRun(run).write()
+            run = []
+            self.handle(event)
+        _MoneyRun(run).write()
 
     def _post(self, event: RecordedEvent, legs: ledger.Postings) -> None:
         LedgerEntry.objects.create(
@@ -141,12 +155,8 @@ class WalletBook(projections.Projection):
                                   settled_seconds=data["seconds"])
 
     def _usage(self, event: RecordedEvent, kind: str, seconds: int, amount: int) -> None:
-        meter = self._meter(event).get()
-        UsageRecord.objects.create(
-            position=event.position, tenant_id=event.tenant_id, meter_id=meter.id,
-            resource_type=meter.resource_type, resource_id=meter.resource_id,
-            project_id=meter.project_id, spec_name=meter.spec_name, kind=kind, seconds=seconds,
-            amount=amount, recorded_at=event.recorded_at)
+        _usage_record(event, self._meter(event).get(), kind, seconds, amount).save(
+            force_insert=True)
 
     # --- prepaid ------------------------------------------------------------------------------
 
@@ -158,6 +168,83 @@ class WalletBook(projections.Projection):
                               "spec_name": data["spec_name"]})
         PrepaidBalance.objects.unscoped().filter(id=balance.id).update(
             seconds=F("seconds") + data["seconds"], value=F("value") + data["amount"])
+
+
+# Events that only move money on wallets and meters that already exist.
+_BATCHED = frozenset({"FundsFrozen", "FreezeReleased", "UsageCharged", "PrepaidHoursConsumed"})
+# How each batched event moves its meter's columns: (column, data key, sign).
+_METER_MOVES = {
+    "FundsFrozen": (("frozen", "amount", 1),),
+    "FreezeReleased": (("frozen", "amount", -1),),
+    "UsageCharged": (("frozen", "from_frozen", -1), ("charged", "amount", 1)),
+    "PrepaidHoursConsumed": (("prepaid_seconds", "seconds", 1), ("prepaid_value", "value", 1)),
+}
+
+
+class _MoneyRun:
+    """A run of batched events written with bulk statements; the same rows as `handle`."""
+
+    def __init__(self, events: list[RecordedEvent]):
+        self.events = events
+
+    def write(self) -> None:
+        if not self.events:
+            return
+        entries, postings, usage = [], [], []
+        wallets: dict[object, dict[str, object]] = {}
+        meter_ids = {event.data["meter_id"] for event in self.events}
+        meters = {str(m.id): m for m in Meter.objects.unscoped().filter(id__in=meter_ids)}
+        prepaid: dict[str, list[int]] = {}
+        for event in self.events:
+            data, legs = event.data, ledger.postings_for(event.type, event.data)
+            change = wallets.setdefault(event.tenant_id, {"available": 0, "frozen": 0})
+            change.update(version=event.version, updated_at=event.recorded_at)
+            if legs:
+                entries.append(LedgerEntry(
+                    position=event.position, tenant_id=event.tenant_id, event_type=event.type,
+                    meter_id=data.get("meter_id"), memo=_memo(event),
+                    recorded_at=event.recorded_at))
+                for leg, (account, amount) in enumerate(legs):
+                    postings.append(Posting(
+                        id=event.position * 8 + leg, entry_id=event.position,
+                        tenant_id=event.tenant_id, account=account, amount=amount,
+                        recorded_at=event.recorded_at))
+                    if account in _WALLET_COLUMNS:
+                        change[_WALLET_COLUMNS[account]] += amount
+            meter = meters[data["meter_id"]]
+            for column, key, sign in _METER_MOVES[event.type]:
+                setattr(meter, column, getattr(meter, column) + sign * data[key])
+            if event.type in ("UsageCharged", "PrepaidHoursConsumed"):
+                meter.settled_seconds = data["until_seconds"]
+                kind = "postpaid" if event.type == "UsageCharged" else "prepaid"
+                amount = data["amount"] if kind == "postpaid" else data["value"]
+                usage.append(_usage_record(event, meter, kind, data["seconds"], amount))
+            if event.type == "PrepaidHoursConsumed":
+                moved = prepaid.setdefault(_prepaid_key(event.tenant_id, data["spec_id"]),
+                                           [0, 0])
+                moved[0] += data["seconds"]
+                moved[1] += data["value"]
+        LedgerEntry.objects.bulk_create(entries)
+        Posting.objects.bulk_create(postings)
+        UsageRecord.objects.bulk_create(usage)
+        Meter.objects.unscoped().bulk_update(list(meters.values()), [
+            "frozen", "charged", "prepaid_seconds", "prepaid_value", "settled_seconds"])
+        for key, (seconds, value) in prepaid.items():
+            PrepaidBalance.objects.unscoped().filter(id=key).update(
+                seconds=F("seconds") - seconds, value=F("value") - value)
+        for tenant_id, change in wallets.items():
+            Wallet.objects.unscoped().filter(tenant_id=tenant_id).update(
+                available=F("available") + change.pop("available"),
+                frozen=F("frozen") + change.pop("frozen"), **change)
+
+
+def _usage_record(event: RecordedEvent, meter: Meter, kind: str, seconds: int,
+                  amount: int) -> UsageRecord:
+    return UsageRecord(
+        position=event.position, tenant_id=event.tenant_id, meter_id=meter.id,
+        resource_type=meter.resource_type, resource_id=meter.resource_id,
+        project_id=meter.project_id, spec_name=meter.spec_name, kind=kind, seconds=seconds,
+        amount=amount, recorded_at=event.recorded_at)
 
 
 def _memo(event: RecordedEvent) -> str:

@@ -14,13 +14,14 @@ is how a rebuild replays the whole log into empty read models:
     projections.register(ProjectList())
 """
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Max, Model
 
-from eventlog.models import ProjectionCheckpoint
+from eventlog.models import Event, ProjectionCheckpoint
 from eventlog.store import RecordedEvent, read_log
 
 _registry: dict[str, "Projection"] = {}
@@ -36,6 +37,11 @@ class Projection:
 
     def handle(self, event: RecordedEvent) -> None:
         raise NotImplementedError
+
+    def handle_batch(self, events: Sequence[RecordedEvent]) -> None:
+        """Several events in log order; override to write them in fewer statements."""
+        for event in events:
+            self.handle(event)
 
     def reset(self) -> None:
         """Empty the read models before a rebuild; children first, so foreign keys hold."""
@@ -65,9 +71,9 @@ def apply_inline(events: Iterable[RecordedEvent]) -> None:
     events = list(events)
     for projection in _registry.values():
         if projection.inline:
-            for event in events:
-                if event.type in projection.event_types:
-                    projection.handle(event)
+            mine = [event for event in events if event.type in projection.event_types]
+            if mine:
+                projection.handle_batch(mine)
 
 
 def catch_up(projection: Projection, *, batch: int = 500) -> int:
@@ -80,8 +86,7 @@ def catch_up(projection: Projection, *, batch: int = 500) -> int:
             )
             events = read_log(after=checkpoint.position, limit=batch,
                               types=sorted(projection.event_types))
-            for event in events:
-                projection.handle(event)
+            projection.handle_batch(events)
             if not events:
                 return handled
             checkpoint.position = events[-1].position
@@ -89,12 +94,36 @@ def catch_up(projection: Projection, *, batch: int = 500) -> int:
             handled += len(events)
 
 
-def rebuild(names: Iterable[str] | None = None) -> dict[str, int]:
-    """Empty read models and replay the whole log into them; returns events handled per name."""
+def rebuild(names: Iterable[str] | None = None, *, wait_s: float = 60.0) -> dict[str, int]:
+    """Empty read models and replay the whole log into them; returns events handled per name.
+
+    Readers hold back events behind any open transaction (on PostgreSQL, in any database of
+    the server), so a replay stopping at the first empty read could leave read models short.
+    The replay goes on until it has reached every event committed when it began, waiting up to
+    `wait_s` for old transactions to end, else it raises RebuildIncomplete.
+    """
     chosen = [p for p in registered() if names is None or p.name in set(names)]
+    handled = {}
     for projection in chosen:
         with transaction.atomic():
             projection.reset()
             ProjectionCheckpoint.objects.update_or_create(name=projection.name,
                                                           defaults={"position": 0})
-    return {projection.name: catch_up(projection) for projection in chosen}
+        target = Event.objects.filter(type__in=sorted(projection.event_types)).aggregate(
+            last=Max("position"))["last"] or 0
+        deadline = time.monotonic() + wait_s
+        handled[projection.name] = catch_up(projection)
+        while ProjectionCheckpoint.objects.get(name=projection.name).position < target:
+            if time.monotonic() > deadline:
+                raise RebuildIncomplete(
+                    f"{projection.name} replayed up to "
+                    f"{ProjectionCheckpoint.objects.get(name=projection.name).position} of "
+                    f"{target}: a transaction open for over {wait_s:.0f} s holds readers "
+                    "back; end it and rebuild again.")
+            time.sleep(0.05)
+            handled[projection.name] += catch_up(projection)
+    return handled
+
+
+class RebuildIncomplete(RuntimeError):
+    """A rebuild could not reach the events that were committed when it began."""

@@ -126,7 +126,7 @@ def test_a_template_creates_tasks_with_its_parameters(api, funded, payload):
 def test_a_lost_worker_is_interrupted_billed_to_its_heartbeat_and_retried(api, funded,
                                                                           payload):
     task = create(api, funded, payload)
-    claimed, meter_id = claim(task["id"], 1, "node-1")
+    _, meter_id = claim(task["id"], 1, "node-1")
     last_seen = timezone.now() - timedelta(minutes=10)
     TaskLease.objects.create(task_id=task["id"], attempt=1, node="node-1",
                              last_seen_at=last_seen)

@@ -54,7 +54,7 @@ def test_a_task_trains_reports_live_and_settles_its_bill(api, funded, project_of
     money = wallet.view(funded.tenant_id)
     assert (money.frozen, money.balance) == (0, 100_000 - meter.charged)
     logs = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/logs/?q=ATTEMPT").json()
-    assert [line["message"] for line in logs["results"]][0].startswith("attempt 1 of task")
+    assert logs["results"][0]["message"].startswith("attempt 1 of task")
     assert logs["results"][0]["node"] == body["node"]
 
 
