@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 
 def interrupt_lost_attempts(cutoff: datetime) -> list[str]:
     """Interrupt every running task whose lease is older than `cutoff`; returns their ids."""
-    leases = dict(TaskLease.objects.filter(last_seen_at__lt=cutoff).values_list(
+    running = list(Task.objects.unscoped().filter(state="running"))
+    # Every running task's lease, fresh ones too: a task is lost when its lease is stale, or
+    # when it has none and started before the cutoff (its worker died before the first beat).
+    leases = dict(TaskLease.objects.filter(task_id__in=[t.id for t in running]).values_list(
         "task_id", "last_seen_at"))
-    running = Task.objects.unscoped().filter(state="running")
-    lost = [t for t in running if t.id in leases or (
-        t.id not in leases and t.started_at is not None and t.started_at < cutoff)]
+    lost = [t for t in running if (leases[t.id] < cutoff if t.id in leases else
+                                   t.started_at is not None and t.started_at < cutoff)]
     done = []
     for task in lost:
         try:

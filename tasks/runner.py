@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -65,7 +65,8 @@ def report(task: Task, *events: object) -> None:
     for attempt in range(5):
         head = Event.objects.filter(stream_id=stream.id).aggregate(v=Max("version"))["v"] or 0
         try:
-            append(stream, head, list(events))
+            with transaction.atomic():  # a savepoint when nested: a conflict can be retried
+                append(stream, head, list(events))
             return
         except VersionConflict:
             if attempt == 4:
@@ -73,30 +74,41 @@ def report(task: Task, *events: object) -> None:
 
 
 class _Lease(threading.Thread):
-    """Heartbeats the task lease and the billing meter; notices stop requests."""
+    """Heartbeats the task lease and the billing meter; notices stop requests, and notices when
+    the lease check has given this attempt up for lost (a newer attempt owns the task then)."""
 
     def __init__(self, task: Task, attempt: int, meter_id: str, node: str):
         super().__init__(name=f"lease-{task.id}", daemon=True)
         self.task, self.attempt, self.meter_id, self.node = task, attempt, meter_id, node
         self.stop_reason = ""
+        self.superseded = False
         self.finished = threading.Event()
-        self.beat()
+        TaskLease.objects.update_or_create(
+            task_id=task.id, defaults={"attempt": attempt, "node": node,
+                                       "last_seen_at": timezone.now()})
 
     def is_set(self) -> bool:
         """The cancel token the training loop checks every step."""
         return bool(self.stop_reason)
 
+    def look(self) -> None:
+        """Pick up a stop request, or the news that this attempt is no longer the task's."""
+        row = Task.objects.unscoped().filter(id=self.task.id).values_list(
+            "stop_requested", "attempt", "state").first()
+        if row is None:
+            return
+        requested, attempt, state = row
+        if attempt != self.attempt or state != "running":
+            self.superseded, self.stop_reason = True, "superseded"
+        elif requested:
+            self.stop_reason = requested
+
     def beat(self) -> None:
         now = timezone.now()
-        TaskLease.objects.update_or_create(
-            task_id=self.task.id, defaults={"attempt": self.attempt, "node": self.node,
-                                            "last_seen_at": now})
-        if self.meter_id:
+        TaskLease.objects.filter(task_id=self.task.id, attempt=self.attempt).update(
+            node=self.node, last_seen_at=now)
+        if self.meter_id and not self.superseded:
             billing.heartbeat(self.meter_id, at=now)
-        requested = Task.objects.unscoped().filter(id=self.task.id).values_list(
-            "stop_requested", flat=True).first()
-        if requested:
-            self.stop_reason = requested
 
     def run(self) -> None:
         interval = settings.TASK_HEARTBEAT_S
@@ -104,14 +116,10 @@ class _Lease(threading.Thread):
         last_beat = time.monotonic()
         try:
             while not self.finished.wait(poll):
+                self.look()
                 if time.monotonic() - last_beat >= interval:
                     self.beat()
                     last_beat = time.monotonic()
-                else:
-                    requested = Task.objects.unscoped().filter(id=self.task.id).values_list(
-                        "stop_requested", flat=True).first()
-                    if requested:
-                        self.stop_reason = requested
         finally:
             connection.close()
 
@@ -252,11 +260,16 @@ def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
     finally:
         lease.finished.set()
         lease.join(timeout=5)
-    report(task, ending)
+    if lease.superseded:  # given up for lost while alive: the newer attempt owns the task
+        log.warning("attempt %s of task %s was superseded; its result is dropped", attempt,
+                    task.id)
+        return "superseded"
     reason = getattr(ending, "stop_reason", None) or (
         "failed" if isinstance(ending, TaskFailed) else "completed")
-    billing.stop_resource(task.tenant_id, RESOURCE_TYPE, task.id, reason=reason)
-    TaskLease.objects.filter(task_id=task.id).delete()
+    with transaction.atomic():  # whoever sees the task ended sees its bill settled
+        report(task, ending)
+        billing.stop_resource(task.tenant_id, RESOURCE_TYPE, task.id, reason=reason)
+    TaskLease.objects.filter(task_id=task.id, attempt=attempt).delete()
     close_old_connections()
     return {TaskSucceeded: "succeeded", TaskStopped: "stopped"}.get(type(ending), "failed")
 

@@ -247,7 +247,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # The console shows LOG_LEVEL and up; records are made from INFO, because task log capture
+    # (tasklogs.capture) keeps a task's INFO lines whatever the console shows.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "level": LOG_LEVEL}},
+    "root": {"handlers": ["console"], "level": "INFO" if LOG_LEVEL != "DEBUG" else "DEBUG"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -157,3 +157,29 @@ def test_a_task_without_retries_left_stays_interrupted(api, funded, payload, set
     body = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/").json()
     assert body["state"] == "interrupted" and "no retries left" in body["failure"]["message"]
     assert wallet.view(funded.tenant_id).frozen == 0
+
+
+def test_a_long_running_task_with_a_fresh_lease_is_left_alone(api, funded, payload):
+    task = create(api, funded, payload)
+    claim(task["id"], 1, "node-1")
+    Task.objects.unscoped().filter(id=task["id"]).update(
+        started_at=timezone.now() - timedelta(hours=3))
+    TaskLease.objects.create(task_id=task["id"], attempt=1, node="node-1",
+                             last_seen_at=timezone.now())
+    assert interrupt_lost_attempts(timezone.now() - timedelta(minutes=2)) == []
+    assert api.as_(funded).get(f"/api/v1/tasks/{task['id']}/").json()["state"] == "running"
+
+
+def test_an_attempt_given_up_for_lost_notices_it_is_superseded(api, funded, payload):
+    from tasks.runner import _Lease
+
+    task = create(api, funded, payload)
+    claimed, meter_id = claim(task["id"], 1, "node-1")
+    lease = _Lease(claimed, 1, meter_id, "node-1")
+    lease.look()
+    assert not lease.is_set()
+    TaskLease.objects.filter(task_id=task["id"]).update(
+        last_seen_at=timezone.now() - timedelta(minutes=10))
+    interrupt_lost_attempts(timezone.now() - timedelta(minutes=2))  # attempt 2 is queued
+    lease.look()
+    assert lease.superseded and lease.is_set()

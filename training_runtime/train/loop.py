@@ -342,12 +342,14 @@ class _Trainer:
         elapsed = self.deadline.elapsed()
         self.history.append({"epoch": self.epoch, "train_loss": train_loss, "metrics": metrics,
                              "lr": self.lr, "elapsed_s": elapsed})
-        dispatch(self.callbacks, "on_epoch", EpochProgress(
-            epoch=self.epoch, train_loss=train_loss, metrics=metrics, lr=self.lr,
-            elapsed_s=elapsed, eta_s=self._eta(), resources=self.monitor.sample()))
+        # Checkpoints first: whoever hears of the epoch can rely on it being saved (a worker
+        # that dies right after reporting it resumes after it, not before).
         if improved:
             self._save(self.best_path, self._best_state())
         self._save(self.last_path, self._state())
+        dispatch(self.callbacks, "on_epoch", EpochProgress(
+            epoch=self.epoch, train_loss=train_loss, metrics=metrics, lr=self.lr,
+            elapsed_s=elapsed, eta_s=self._eta(), resources=self.monitor.sample()))
         if target_reached(self.best_metric, self.config.target_metric):
             return "target_reached"
         return None
