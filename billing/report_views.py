@@ -12,18 +12,15 @@ period is `[from, to)`; a `to` given as a date includes that whole day.
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts.models import Tenant
@@ -32,31 +29,16 @@ from billing import reports
 from billing.models import LedgerEntry
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.pagination import CursorPagination
+from core.query_params import FormatParamNegotiation, format_param, parse_moment
 
 CSV = "csv"
 ALL_TENANTS = "all"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class CsvAwareNegotiation(DefaultContentNegotiation):
-    """`?format=csv` is answered by the view itself: negotiate as if no format were asked.
-
-    DRF reads `format` (URL_FORMAT_OVERRIDE) as a renderer name and 404s when no renderer has
-    it; errors of a CSV request still leave as JSON in the API's error shape.
-    """
-
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None
-                        ) -> tuple:
-        if wants_csv(request) and not format_suffix:
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
 
 
 def wants_csv(request: Request) -> bool:
     """Whether the caller asked for `?format=csv`."""
-    override = api_settings.URL_FORMAT_OVERRIDE or "format"
-    return request.query_params.get(override, "").lower() == CSV
+    return format_param(request) == CSV
 
 
 def csv_response(body: str, filename: str) -> HttpResponse:
@@ -106,23 +88,12 @@ def tenant_scope(request: Request, *, allow_all: bool = True) -> list[uuid.UUID]
 
 
 def _moment(name: str, raw: str, *, end: bool) -> datetime:
-    value = raw.strip().replace(" ", "+")  # an unescaped "+01:00" arrives as " 01:00"
-    moment = day = None
-    try:
-        if _DATE.match(value):
-            day = parse_date(value)
-        else:
-            moment = parse_datetime(value)
-    except ValueError:
-        pass
-    if moment is not None:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if day is not None:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start + timedelta(days=1) if end else start
-    raise ValidationFailed(f"{name} must be an ISO date (2026-03-01) or datetime "
-                           "(2026-03-01T12:00:00Z).",
-                           fields={name: ["Not an ISO date or datetime."]})
+    moment = parse_moment(raw, end=end)
+    if moment is None:
+        raise ValidationFailed(f"{name} must be an ISO date (2026-03-01) or datetime "
+                               "(2026-03-01T12:00:00Z).",
+                               fields={name: ["Not an ISO date or datetime."]})
+    return moment
 
 
 def period(request: Request) -> tuple[datetime | None, datetime | None]:
@@ -156,7 +127,7 @@ class UsageView(APIView):
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
-    content_negotiation_class = CsvAwareNegotiation
+    content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[OpenApiParameter(
         "group_by", OpenApiTypes.STR, enum=list(reports.GROUPS),
@@ -203,7 +174,7 @@ class LedgerView(generics.ListAPIView):
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
-    content_negotiation_class = CsvAwareNegotiation
+    content_negotiation_class = FormatParamNegotiation
     serializer_class = LedgerEntryOut
     pagination_class = LedgerPagination
 
@@ -241,7 +212,7 @@ class StatementView(APIView):
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
-    content_negotiation_class = CsvAwareNegotiation
+    content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[OpenApiParameter("month", OpenApiTypes.STR, required=True,
                                                 description="YYYY-MM (UTC)."),

@@ -11,25 +11,22 @@ lines whose cursor is larger (the tail). Either way sorted by time, then cursor,
 (the newest 100,000 at most, `limit` aside) as a `task-<id>.log` text attachment.
 """
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import NotFound
+from core.query_params import FormatParamNegotiation, parse_moment
 from tasklogs import queries
 from tasklogs.models import Level
 from tasks.models import Task
@@ -38,41 +35,14 @@ TEXT = "text"
 DOWNLOAD_MAX_LINES = 100_000
 RANGES = {"recent": timedelta(minutes=15), "1h": timedelta(hours=1),
           "24h": timedelta(hours=24), "7d": timedelta(days=7)}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class TextAwareNegotiation(DefaultContentNegotiation):
-    """`?format=` is read by the view (json or text), not by DRF as a renderer name.
-
-    DRF takes `format` (URL_FORMAT_OVERRIDE) for a renderer and 404s on one it lacks; here
-    an unknown format is a 400 on `format`, and errors still leave as JSON.
-    """
-
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None
-                        ) -> tuple:
-        override = api_settings.URL_FORMAT_OVERRIDE or "format"
-        if override in request.query_params and not format_suffix:
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
 
 
 def _moment(name: str, raw: str, *, end: bool) -> datetime:
-    value = raw.strip().replace(" ", "+")  # an unescaped "+01:00" arrives as " 01:00"
-    moment = day = None
-    try:
-        if _DATE.match(value):
-            day = parse_date(value)
-        else:
-            moment = parse_datetime(value)
-    except ValueError:
-        pass
-    if moment is not None:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if day is not None:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start + timedelta(days=1) if end else start
-    raise serializers.ValidationError(
-        f"{name} must be an ISO datetime (2026-03-01T12:00:00Z) or date (2026-03-01).")
+    moment = parse_moment(raw, end=end)
+    if moment is None:
+        raise serializers.ValidationError(
+            f"{name} must be an ISO datetime (2026-03-01T12:00:00Z) or date (2026-03-01).")
+    return moment
 
 
 class LogQuery(serializers.Serializer):
@@ -152,7 +122,7 @@ class TaskLogView(APIView):
 
     resource = "task"
     permission_classes = [RoleAllows]
-    content_negotiation_class = TextAwareNegotiation
+    content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(
         parameters=[
