@@ -270,6 +270,8 @@ def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
         report(task, ending)
         billing.stop_resource(task.tenant_id, RESOURCE_TYPE, task.id, reason=reason)
     TaskLease.objects.filter(task_id=task.id, attempt=attempt).delete()
+    if settings.TASK_LOGS_PERSIST:
+        tasklogs.persist(task.tenant_id, task.id)
     close_old_connections()
     return {TaskSucceeded: "succeeded", TaskStopped: "stopped"}.get(type(ending), "failed")
 

@@ -141,3 +141,25 @@ def test_out_of_funds_stops_the_task_and_a_top_up_restarts_it_from_its_checkpoin
     body = finished(api, tenant_a, task["id"])
     assert body["attempt"] == 2 and body["epoch"] > epochs_before
     assert wallet.view(tenant_a.tenant_id).frozen == 0
+
+
+def test_the_maximum_duration_stops_the_task_with_its_best_model(api, funded, project_of_a,
+                                                                 cpu_spec, worker, settings):
+    """Through the command (the API's floor is 60 s): a 2-second budget on a long run."""
+    from core.tenancy import TenantAccess
+    from tasks import commands
+
+    settings.TASK_LOGS_PERSIST = True
+    dataset = upload_digits(api, funded, project_of_a["id"])
+    values = task_payload(project_of_a["id"], dataset["id"], cpu_spec, epochs=400,
+                          max_duration_s=2)
+    access = TenantAccess(tenant_id=funded.tenant_id, user_id=funded.user_id, role="owner")
+    task = commands.create_task(access, values)
+    body = finished(api, funded, task.id)
+    assert (body["state"], body["stop_reason"]) == ("stopped", "max_duration")
+    assert body["epoch"] < 400 and wallet.view(funded.tenant_id).frozen == 0
+    from django.core.files.storage import default_storage
+
+    from tasklogs.api import persist_key
+
+    assert default_storage.exists(persist_key(funded.tenant_id, task.id))
