@@ -7,6 +7,7 @@ from billing import views as billing
 from core.health import HealthView
 from core.views import not_found
 from datasets import views as datasets
+from evaluation import views as evaluations
 from eventlog.api import EventFeedView
 from tasklogs import views as tasklogs_views
 from tasks import views as tasks
@@ -50,6 +51,12 @@ api = [
     path("models/", tasks.ModelListView.as_view()),
     path("models/<uuid:pk>/", tasks.ModelDetailView.as_view()),
     path("tasks/<uuid:pk>/logs/", tasklogs_views.TaskLogView.as_view()),
+    path("evaluations/", evaluations.EvaluationListView.as_view()),
+    path("evaluations/<uuid:pk>/", evaluations.EvaluationDetailView.as_view()),
+    path("evaluations/<uuid:pk>/metrics/", evaluations.EvaluationMetricsView.as_view()),
+    path("evaluations/<uuid:pk>/predictions/", evaluations.EvaluationPredictionsView.as_view()),
+    path("evaluations/<uuid:pk>/badcases/", evaluations.EvaluationBadcasesView.as_view()),
+    path("evaluations/<uuid:pk>/confusion/", evaluations.EvaluationConfusionView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]

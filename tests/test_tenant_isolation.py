@@ -226,6 +226,27 @@ def a_trained_model(api: Api, owner: Account) -> Owned:
     return Owned(TrainedModel, str(model.id), still_works)
 
 
+def an_evaluation(api: Api, owner: Account) -> Owned:
+    """An evaluation read-model row as a queued run's projection leaves it."""
+    from django.utils import timezone
+
+    from evaluation.models import Evaluation
+
+    now = timezone.now()
+    evaluation = Evaluation.objects.create(
+        id=uuid.uuid4(), tenant_id=owner.tenant_id, project_id=uuid.uuid4(),
+        model_id=uuid.uuid4(), dataset_id=uuid.uuid4(), scenario="classification",
+        options={"iou": 0.5, "score_threshold": 0.5}, spec_id=uuid.uuid4(), spec_name="cpu",
+        billing_mode="postpaid", state="queued", created_at=now, updated_at=now,
+        last_position=0)
+
+    def still_works() -> None:
+        body = api.as_(owner).get(f"/api/v1/evaluations/{evaluation.id}/").json()
+        assert (body["state"], body["model"]) == ("queued", str(evaluation.model_id))
+
+    return Owned(Evaluation, str(evaluation.id), still_works)
+
+
 FACTORIES: dict[str, Callable[[Api, Account], Owned]] = {
     "models/": a_trained_model,
     "projects/": a_project,
@@ -233,6 +254,7 @@ FACTORIES: dict[str, Callable[[Api, Account], Owned]] = {
     "members/": a_membership,
     "datasets/": a_dataset,
     "tasks/": a_task,
+    "evaluations/": an_evaluation,
 }
 
 

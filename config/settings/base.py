@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "billing",
     "datasets",
     "tasks",
+    "evaluation",
     "tasklogs",
 ]
 

@@ -1,0 +1,15 @@
+"""The evaluation app: event-sourced evaluation runs and their reports (`evaluation.metrics` is
+the pure numpy engine underneath and imports nothing of Django)."""
+
+from django.apps import AppConfig
+
+
+class EvaluationConfig(AppConfig):
+    """Evaluation runs of trained models on test datasets."""
+
+    name = "evaluation"
+    verbose_name = "Evaluations"
+
+    def ready(self) -> None:
+        """Register the event types and projections."""
+        from evaluation import events, projections  # noqa: F401  (registers them)

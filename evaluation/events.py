@@ -1,0 +1,56 @@
+"""Events of the evaluation stream (stream type "evaluation", stream id = the evaluation id)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from eventlog.schema import event
+
+
+@event("EvaluationCreated")
+@dataclass(frozen=True)
+class EvaluationCreated:
+    """A model is to be evaluated on a dataset at an operating point (iou, score_threshold)."""
+
+    project: str
+    model: str
+    dataset: str
+    scenario: str
+    options: dict[str, Any]
+    spec: str
+    spec_name: str
+    billing_mode: str
+
+
+@event("EvaluationQueued")
+@dataclass(frozen=True)
+class EvaluationQueued:
+    """The run waits on the CPU queue; its billing meter is running."""
+
+    meter_id: str
+
+
+@event("EvaluationStarted")
+@dataclass(frozen=True)
+class EvaluationStarted:
+    """A worker claimed the run."""
+
+    node: str
+
+
+@event("EvaluationSucceeded")
+@dataclass(frozen=True)
+class EvaluationSucceeded:
+    """The report at the run's operating point; the stored results let reports move it."""
+
+    summary: dict[str, Any]
+    metrics: dict[str, Any]
+    results_key: str
+
+
+@event("EvaluationFailed")
+@dataclass(frozen=True)
+class EvaluationFailed:
+    """The run ended without a report."""
+
+    code: str
+    message: str

@@ -1,0 +1,54 @@
+"""Read model of the evaluation stream (evaluation.projections), rebuilt from events."""
+
+from django.db import models
+
+from accounts.models import Tenant
+from accounts.scoping import TenantScopedManager
+
+STATES = ("queued", "running", "succeeded", "failed")
+
+
+class Evaluation(models.Model):
+    """One evaluation run: a model on a dataset, its state, summary and metrics."""
+
+    id = models.UUIDField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    project_id = models.UUIDField()
+    model_id = models.UUIDField()
+    dataset_id = models.UUIDField()
+    scenario = models.CharField(max_length=16)
+    options = models.JSONField(default=dict)  # iou, score_threshold
+    spec_id = models.UUIDField()
+    spec_name = models.CharField(max_length=64)
+    billing_mode = models.CharField(max_length=8)
+    state = models.CharField(max_length=12)
+    node = models.CharField(max_length=200, blank=True, default="")
+    summary = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    results_key = models.CharField(max_length=300, blank=True, default="")
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    last_position = models.BigIntegerField()
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "created_at"], name="evaluation_tenant_created"),
+                   models.Index(fields=["model_id"], name="evaluation_model")]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.id} of model {self.model_id}"
+
+    @property
+    def iou(self) -> float:
+        """The run's IoU threshold."""
+        return float(self.options.get("iou", 0.5))
+
+    @property
+    def score_threshold(self) -> float:
+        """The run's score threshold."""
+        return float(self.options.get("score_threshold", 0.5))

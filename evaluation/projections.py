@@ -1,0 +1,44 @@
+"""Evaluation events -> the Evaluation read model."""
+
+from evaluation.models import Evaluation
+from eventlog import projections
+from eventlog.store import RecordedEvent
+
+_STATE_OF = {"EvaluationQueued": "queued", "EvaluationStarted": "running",
+             "EvaluationSucceeded": "succeeded", "EvaluationFailed": "failed"}
+
+
+class EvaluationBoard(projections.Projection):
+    """One row per evaluation run."""
+
+    name = "evaluation.evaluations"
+    event_types = {"EvaluationCreated", *_STATE_OF}
+    models = [Evaluation]
+
+    def handle(self, event: RecordedEvent) -> None:
+        """Fold one event into its row."""
+        data = event.data
+        if event.type == "EvaluationCreated":
+            Evaluation.objects.create(
+                id=event.stream_id, tenant_id=event.tenant_id, project_id=data["project"],
+                model_id=data["model"], dataset_id=data["dataset"], scenario=data["scenario"],
+                options=data["options"], spec_id=data["spec"], spec_name=data["spec_name"],
+                billing_mode=data["billing_mode"], state="queued",
+                created_at=event.recorded_at, updated_at=event.recorded_at,
+                last_position=event.position)
+            return
+        changes: dict[str, object] = {"state": _STATE_OF[event.type],
+                                      "updated_at": event.recorded_at,
+                                      "last_position": event.position}
+        if event.type == "EvaluationStarted":
+            changes.update(node=data["node"], started_at=event.recorded_at)
+        elif event.type == "EvaluationSucceeded":
+            changes.update(summary=data["summary"], metrics=data["metrics"],
+                           results_key=data["results_key"], finished_at=event.recorded_at)
+        elif event.type == "EvaluationFailed":
+            changes.update(failure_code=data["code"], failure_message=data["message"],
+                           finished_at=event.recorded_at)
+        Evaluation.objects.unscoped().filter(id=event.stream_id).update(**changes)
+
+
+projections.register(EvaluationBoard())

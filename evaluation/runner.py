@@ -1,0 +1,178 @@
+"""The worker side of an evaluation: claim it, predict the test set, store results, report.
+
+The run claims the evaluation (queued) by appending `EvaluationStarted`, downloads the model's
+artifact and the dataset, predicts every image in batches (detections down to score 0, so that
+reports can move the threshold later), stores the results file, and ends with exactly one of
+`EvaluationSucceeded` or `EvaluationFailed`; the billing meter is stopped in the same
+transaction, whatever happened.
+"""
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from billing import api as billing
+from core import context
+from core.errors import NotFound, VersionConflict
+from evaluation import reports, results
+from evaluation.aggregates import EvaluationAggregate
+from evaluation.commands import RESOURCE_TYPE
+from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
+from evaluation.models import Evaluation
+
+log = logging.getLogger("evaluation.runner")
+HEARTBEAT_S = 10.0
+
+
+class EvaluationError(Exception):
+    """A run that cannot complete for a reason the user can act on; `code` names it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def node_name() -> str:
+    """This worker: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(evaluation_id: str, node: str) -> tuple[Evaluation, EvaluationAggregate] | None:
+    """Mark the run started; None when it is not queued (a duplicate or late delivery)."""
+    row = Evaluation.objects.unscoped().filter(id=evaluation_id).first()
+    if row is None:
+        return None
+    try:
+        aggregate = EvaluationAggregate.load(row.tenant_id, evaluation_id)
+    except NotFound:
+        return None
+    if aggregate.state != "queued":
+        log.info("evaluation %s not claimed: it is %s", evaluation_id, aggregate.state)
+        return None
+    try:
+        aggregate.append(EvaluationStarted(node=node))
+    except VersionConflict:
+        return None
+    row.refresh_from_db()
+    return row, aggregate
+
+
+def run(evaluation_id: str) -> str:
+    """Run an evaluation to its end; the state it ended in, or "skipped"."""
+    node = node_name()
+    claimed = claim(evaluation_id, node)
+    if claimed is None:
+        return "skipped"
+    row, aggregate = claimed
+    with context.scope(actor=f"worker:{node}", correlation_id=str(row.id)):
+        try:
+            ending: object = _evaluate(row, aggregate.meter_id)
+        except EvaluationError as exc:
+            ending = EvaluationFailed(code=exc.code, message=str(exc)[:2000])
+        except Exception as exc:  # a failure of ours must still end the run and its billing
+            log.exception("evaluation %s failed", row.id)
+            ending = EvaluationFailed(code="internal_error",
+                                      message=f"{type(exc).__name__}: {exc}"[:2000])
+        failed = isinstance(ending, EvaluationFailed)
+        with transaction.atomic():  # whoever sees the run ended sees its bill settled
+            EvaluationAggregate.load(row.tenant_id, row.id).append(ending)
+            billing.stop_resource(row.tenant_id, RESOURCE_TYPE, row.id,
+                                  reason="failed" if failed else "completed")
+    return "failed" if failed else "succeeded"
+
+
+def _unzip_artifact(key: str, into: Path) -> Path:
+    """The model's artifact folder, downloaded from storage and extracted under `into`."""
+    if not key or not default_storage.exists(key):
+        raise EvaluationError("model_unavailable", "The model's artifact is missing from "
+                              "storage; train the model again.")
+    archive, folder = into / "artifact.zip", into / "artifact"
+    with default_storage.open(key, "rb") as source, open(archive, "wb") as target:
+        shutil.copyfileobj(source, target)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            if any(n.startswith(("/", "\\")) or ".." in Path(n).parts for n in names):
+                raise EvaluationError("model_unavailable", "The model's artifact is not a "
+                                      "safe archive; train the model again.")
+            zf.extractall(folder)
+    except zipfile.BadZipFile:
+        raise EvaluationError("model_unavailable", "The model's artifact is not a zip; train "
+                              "the model again.") from None
+    archive.unlink()
+    return folder
+
+
+def _predictor(folder: Path) -> Any:
+    from training_runtime.export.artifact import ArtifactError
+    from training_runtime.predict import Predictor
+
+    try:
+        return Predictor.load(folder, "cpu")
+    except ArtifactError as exc:
+        raise EvaluationError("model_unavailable", f"The model's artifact cannot be loaded: "
+                              f"{exc}") from None
+
+
+class _Beat:
+    """Keeps the billing meter's heartbeat while predicting (called after every batch)."""
+
+    def __init__(self, meter_id: str) -> None:
+        self.meter_id, self.last = meter_id, 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self.meter_id and now - self.last >= HEARTBEAT_S:
+            billing.heartbeat(self.meter_id)
+            self.last = now
+
+
+def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
+    from datasets import api as datasets
+    from datasets.models import Dataset
+    from tasks.models import TrainedModel
+    from training_runtime.data.read import read_dataset
+    from training_runtime.predict import InvalidImageError
+
+    started = time.monotonic()
+    model = TrainedModel.objects.unscoped().filter(id=row.model_id).first()
+    dataset = Dataset.objects.unscoped().filter(id=row.dataset_id).first()
+    if model is None or dataset is None:
+        raise EvaluationError("not_found", "The model or the dataset no longer exists.")
+    beat = _Beat(meter_id)
+    beat()
+    with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
+        predictor = _predictor(_unzip_artifact(model.artifact_key, Path(tmp)))
+        with datasets.materialize(dataset) as root:
+            index, _report = read_dataset(root, dataset.kind, dataset.format)
+            if index is None or not index.samples:
+                raise EvaluationError("dataset_unreadable", "The dataset cannot be read or has "
+                                      "no images; validate it again.")
+            try:
+                if row.scenario == "classification":
+                    document = results.classification_document(index, root, predictor, beat)
+                else:
+                    document = results.detection_document(index, root, dataset.format,
+                                                          predictor, beat)
+            except InvalidImageError as exc:
+                raise EvaluationError("invalid_image", str(exc)) from None
+    key = results.results_key(row.tenant_id, row.id)
+    results.store(key, document)
+    parsed = results.parse(document)
+    iou, score = row.iou, row.score_threshold
+    summary = {"dataset": str(dataset.id), "dataset_name": dataset.name,
+               "image_count": reports.image_count(parsed),
+               "duration_s": round(time.monotonic() - started, 3),
+               "badcase_count": reports.badcase_count(parsed, iou, score),
+               "warning": reports.warning(parsed)}
+    return EvaluationSucceeded(summary=summary, metrics=reports.metrics(parsed, iou, score),
+                               results_key=key)
