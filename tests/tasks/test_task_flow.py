@@ -162,4 +162,5 @@ def test_the_maximum_duration_stops_the_task_with_its_best_model(api, funded, pr
 
     from tasklogs.api import persist_key
 
-    assert default_storage.exists(persist_key(funded.tenant_id, task.id))
+    key = persist_key(funded.tenant_id, task.id)  # written just after the final event
+    wait_for(lambda: default_storage.exists(key), what="the task's logs in storage")
