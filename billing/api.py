@@ -33,8 +33,18 @@ from billing.models import ComputeSpec, Meter
 from core.errors import ValidationFailed
 
 __all__ = ["INSUFFICIENT_FUNDS", "MODES", "POSTPAID", "PREPAID", "VANISHED", "Meter",
-           "heartbeat", "on_forced_stop", "settle", "settle_running", "spec", "start", "stop",
-           "stop_resource"]
+           "cheapest_spec", "heartbeat", "on_forced_stop", "settle", "settle_running", "spec",
+           "start", "stop", "stop_resource"]
+
+
+def cheapest_spec(kind: str, field: str = "spec") -> ComputeSpec:
+    """The cheapest offered spec of `kind` ("cpu" or "gpu"); a clear 400 on `field` if none."""
+    found = ComputeSpec.objects.filter(active=True, kind=kind).order_by(
+        "price_per_hour", "name").first()
+    if found is None:
+        raise ValidationFailed(f"No {kind} spec is offered; name a spec (see "
+                               "/api/v1/billing/specs/).", fields={field: ["No spec offered."]})
+    return found
 
 
 def spec(spec_id: object, field: str = "spec") -> ComputeSpec:

@@ -66,15 +66,6 @@ def _dataset(tenant_id: object, dataset_id: object, scenario: str) -> Any:
     return dataset
 
 
-def default_spec() -> Any:
-    """The cheapest offered CPU spec (evaluations run on the CPU queue)."""
-    spec = billing.ComputeSpec.objects.filter(active=True, kind="cpu").order_by(
-        "price_per_hour", "name").first()
-    if spec is None:
-        raise _invalid("spec", "No CPU spec is offered; name a spec (see /api/v1/billing/specs/).")
-    return spec
-
-
 def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluation:
     """Create an evaluation of a model on a dataset and queue it; 402 (nothing written) if short."""
     tenant_id = access.tenant_id
@@ -83,7 +74,7 @@ def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluatio
     options = {"iou": check_iou(values.get("iou", DEFAULT_IOU)),
                "score_threshold": check_score_threshold(
                    values.get("score_threshold", DEFAULT_SCORE_THRESHOLD))}
-    spec = billing.spec(values["spec"]) if values.get("spec") else default_spec()
+    spec = billing.spec(values["spec"]) if values.get("spec") else billing.cheapest_spec("cpu")
     mode = values.get("billing_mode") or billing.POSTPAID
     evaluation_id = uuid.uuid4()
     with transaction.atomic(), context.scope(actor=access.actor):

@@ -8,26 +8,23 @@ transaction, whatever happened.
 """
 
 import logging
-import os
-import shutil
-import socket
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from billing import api as billing
 from core import context
 from core.errors import NotFound, VersionConflict
+from core.nodes import node_name
 from evaluation import reports, results
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import RESOURCE_TYPE
 from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
 from evaluation.models import Evaluation
+from tasks import artifacts
 
 log = logging.getLogger("evaluation.runner")
 HEARTBEAT_S = 10.0
@@ -39,11 +36,6 @@ class EvaluationError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def node_name() -> str:
-    """This worker: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(evaluation_id: str, node: str) -> tuple[Evaluation, EvaluationAggregate] | None:
@@ -90,26 +82,11 @@ def run(evaluation_id: str) -> str:
     return "failed" if failed else "succeeded"
 
 
-def _unzip_artifact(key: str, into: Path) -> Path:
-    """The model's artifact folder, downloaded from storage and extracted under `into`."""
-    if not key or not default_storage.exists(key):
-        raise EvaluationError("model_unavailable", "The model's artifact is missing from "
-                              "storage; train the model again.")
-    archive, folder = into / "artifact.zip", into / "artifact"
-    with default_storage.open(key, "rb") as source, open(archive, "wb") as target:
-        shutil.copyfileobj(source, target)
+def _artifact(key: str, into: Path) -> Path:
     try:
-        with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
-            if any(n.startswith(("/", "\\")) or ".." in Path(n).parts for n in names):
-                raise EvaluationError("model_unavailable", "The model's artifact is not a "
-                                      "safe archive; train the model again.")
-            zf.extractall(folder)
-    except zipfile.BadZipFile:
-        raise EvaluationError("model_unavailable", "The model's artifact is not a zip; train "
-                              "the model again.") from None
-    archive.unlink()
-    return folder
+        return artifacts.fetch(key, into)
+    except artifacts.ArtifactUnavailable as exc:
+        raise EvaluationError("model_unavailable", str(exc)) from None
 
 
 def _predictor(folder: Path) -> Any:
@@ -151,7 +128,7 @@ def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
     beat = _Beat(meter_id)
     beat()
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
-        predictor = _predictor(_unzip_artifact(model.artifact_key, Path(tmp)))
+        predictor = _predictor(_artifact(model.artifact_key, Path(tmp)))
         with datasets.materialize(dataset) as root:
             index, _report = read_dataset(root, dataset.kind, dataset.format)
             if index is None or not index.samples:

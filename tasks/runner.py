@@ -10,21 +10,14 @@ storage, so an attempt on another worker continues where the last one stopped.
 
 import dataclasses
 import logging
-import os
-import shutil
-import socket
-import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import File
-from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -32,8 +25,10 @@ from django.utils import timezone
 from billing import api as billing
 from core import context
 from core.errors import VersionConflict
+from core.nodes import node_name
 from eventlog.models import Event
 from eventlog.store import Stream, append
+from tasks import artifacts
 from tasks.aggregates import TaskAggregate
 from tasks.commands import RESOURCE_TYPE
 from tasks.events import (
@@ -48,11 +43,6 @@ from tasks.events import (
 from tasks.models import Task, TaskLease
 
 log = logging.getLogger("tasks.runner")
-
-
-def node_name() -> str:
-    """This worker: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _stream(task: Task) -> Stream:
@@ -160,7 +150,7 @@ class _Reporter:
 
     def on_checkpoint(self, path: Path) -> None:
         if path.name == "last.pt":
-            _upload(path, f"{self.storage_prefix}/last.pt")
+            artifacts.upload(path, f"{self.storage_prefix}/last.pt")
 
     def on_stop(self, stopped: Any) -> None:
         pass
@@ -183,31 +173,6 @@ def _resources(usage: Any) -> dict[str, Any]:
     if usage is None:
         return {}
     return {k: v for k, v in dataclasses.asdict(usage).items() if v is not None}
-
-
-def _upload(path: Path, key: str) -> None:
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    with open(path, "rb") as fh:
-        default_storage.save(key, File(fh))
-
-
-def _download(key: str, path: Path) -> bool:
-    if not default_storage.exists(key):
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(key, "rb") as source, open(path, "wb") as target:
-        shutil.copyfileobj(source, target)
-    return True
-
-
-def _zip_folder(folder: Path) -> Path:
-    handle, name = tempfile.mkstemp(suffix=".zip")
-    os.close(handle)
-    with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(folder.iterdir()):
-            archive.write(file, file.name)
-    return Path(name)
 
 
 def claim(task_id: str, attempt: int, node: str) -> tuple[Task, str] | None:
@@ -283,7 +248,7 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitSt
     from training_runtime.train import TrainingFailed
 
     checkpoint = work_dir / "checkpoints" / "last.pt"
-    if not checkpoint.exists() and _download(f"{prefix}/last.pt", checkpoint):
+    if not checkpoint.exists() and artifacts.download(f"{prefix}/last.pt", checkpoint):
         log.info("continuing from the checkpoint in storage")
     train_set = Dataset.objects.unscoped().get(id=task.train_dataset_id)
     test_set = (Dataset.objects.unscoped().get(id=task.test_dataset_id)
@@ -311,12 +276,8 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitSt
     if outcome.artifact_path is not None:
         report(task, TaskStageChanged(stage="exporting"))
         model_id = str(uuid.uuid4())
-        archive = _zip_folder(outcome.artifact_path)
         key = f"models/{task.tenant_id}/{model_id}.zip"
-        try:
-            _upload(archive, key)
-        finally:
-            archive.unlink()
+        artifacts.store(outcome.artifact_path, key)
         best_metrics = next((h["metrics"] for h in result.history
                              if h["epoch"] == result.best_epoch), {})
         results = {"model_id": model_id, "artifact_key": key, "labels": outcome.labels,

@@ -1,0 +1,68 @@
+"""Trained-model artifacts in object storage: one zip per model, written by the training worker
+and read by whoever serves or evaluates the model."""
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+
+class ArtifactUnavailable(Exception):
+    """The stored artifact is missing or not a safe zip; the message says what to do."""
+
+
+def upload(path: Path, key: str) -> None:
+    """Store a local file at `key`, replacing what was there."""
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    with open(path, "rb") as fh:
+        default_storage.save(key, File(fh))
+
+
+def download(key: str, path: Path) -> bool:
+    """Copy `key` to a local file; False when storage has no such key."""
+    if not default_storage.exists(key):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with default_storage.open(key, "rb") as source, open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    return True
+
+
+def store(folder: Path, key: str) -> None:
+    """Zip an exported artifact folder (flat) into storage at `key`."""
+    handle, name = tempfile.mkstemp(suffix=".zip")
+    os.close(handle)
+    archive = Path(name)
+    try:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for file in sorted(folder.iterdir()):
+                zf.write(file, file.name)
+        upload(archive, key)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def fetch(key: str, into: Path) -> Path:
+    """The artifact folder of `key`, downloaded and safely extracted under `into`."""
+    archive, folder = into / "artifact.zip", into / "artifact"
+    if not key or not download(key, archive):
+        raise ArtifactUnavailable("The model's artifact is missing from storage; train the "
+                                  "model again.")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            if any(n.startswith(("/", "\\")) or ".." in Path(n).parts for n in names):
+                raise ArtifactUnavailable("The model's artifact is not a safe archive; train "
+                                          "the model again.")
+            zf.extractall(folder)
+    except zipfile.BadZipFile:
+        raise ArtifactUnavailable("The model's artifact is not a zip; train the model "
+                                  "again.") from None
+    finally:
+        archive.unlink(missing_ok=True)
+    return folder
