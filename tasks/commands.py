@@ -110,7 +110,9 @@ def create_task(access: TenantAccess, values: dict[str, Any], *, job: Task | Non
                         spec_name=spec.name),
             TaskQueued(attempt=1, meter_id=str(meter.id)))
         enqueue_on_commit(task_id, 1)
-    return Task.objects.for_tenant(tenant_id).get(id=task_id)
+        # Read inside the transaction: the answer is the task as created (queued), not
+        # whatever a fast worker has made of it by the time the response is written.
+        return Task.objects.for_tenant(tenant_id).get(id=task_id)
 
 
 def enqueue_on_commit(task_id: uuid.UUID | str, attempt: int) -> None:
@@ -183,7 +185,7 @@ def restart(access: TenantAccess, task_id: object) -> Task:
                               project_id=current.project_id)
         task.append(TaskQueued(attempt=task.attempt + 1, meter_id=str(meter.id)))
         enqueue_on_commit(task_id, task.attempt)
-    return _task(access, task_id)
+        return _task(access, task_id)
 
 
 def save_template(access: TenantAccess, task_id: object, name: str) -> TaskTemplate:

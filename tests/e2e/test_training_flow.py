@@ -257,7 +257,7 @@ def train_three_epochs_and_settle(deployment: Deployment) -> None:
     with api.websocket(after=api.head_position()) as stream:
         began = time.monotonic()
         task = create_task(tenant, epochs=3)
-        assert task["state"] in ("queued", "running"), task  # a worker may be quicker
+        assert task["state"] == "queued", task  # the task as created, whatever the worker does
         end = stream.until(of_task(task["id"], *FINAL), timeout=120,
                            what="the end of the task", processes=processes)
     assert end["type"] == "TaskSucceeded", end
