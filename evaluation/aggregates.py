@@ -31,3 +31,7 @@ class EvaluationAggregate(Aggregate):
     def when_EvaluationFailed(self, data: dict) -> None:
         """Done without one."""
         self.state = "failed"
+
+    def when_EvaluationStopped(self, data: dict) -> None:
+        """Stopped before its end."""
+        self.state = "stopped"

@@ -1,8 +1,11 @@
-"""State changes of evaluations asked for through the API: create (and queue) one.
+"""State changes of evaluations: create (and queue) one, evaluate a task's model after
+training, stop one.
 
 Creating an evaluation starts its billing meter in the same transaction (resource type
-"evaluation"): when billing refuses (402) nothing is written. The worker side is in
-evaluation.runner.
+"evaluation"): when billing refuses (402) nothing is written. The automatic evaluation after
+training is part of the training task's bill (billing_mode "included", no meter). A validation
+task (E11) is an evaluation with validation settings: per-label confidences, low-overlap IoU,
+device, batch size and image size. The worker side is in evaluation.runner.
 """
 
 import uuid
@@ -15,13 +18,16 @@ from core import context
 from core.errors import ValidationFailed
 from core.tenancy import TenantAccess
 from evaluation.aggregates import EvaluationAggregate
-from evaluation.events import EvaluationCreated, EvaluationQueued
+from evaluation.events import EvaluationCreated, EvaluationQueued, EvaluationStopped
 from evaluation.models import Evaluation
 
 RESOURCE_TYPE = "evaluation"
 IOU_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # COCO's 0.50 .. 0.95
 DEFAULT_IOU = 0.5
 DEFAULT_SCORE_THRESHOLD = 0.5
+DEFAULT_LOW_OVERLAP_IOU = 0.1
+INCLUDED = "included"  # billed with the training task
+DEVICES = ("cpu", "gpu")
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -66,15 +72,78 @@ def _dataset(tenant_id: object, dataset_id: object, scenario: str) -> Any:
     return dataset
 
 
+def _sample_rule(tenant_id: object, model: Any, dataset: Any) -> None:
+    """A model trained on a built-in sample evaluates on that sample only (as its task does)."""
+    from datasets.models import Dataset
+    from tasks.models import Task
+
+    task = Task.objects.for_tenant(tenant_id).filter(id=model.task_id).first()
+    if task is None:
+        return
+    trained_on = Dataset.objects.unscoped().filter(id=task.train_dataset_id).first()
+    if trained_on is not None and trained_on.builtin and dataset.id != trained_on.id:
+        raise _invalid("dataset", "This model was trained on a built-in sample dataset; it "
+                                  "evaluates on that sample only, not on another test set.")
+
+
+def check_score_thresholds(values: Any, base: float, labels: list[str]) -> dict[str, float]:
+    """Per-label confidences: known labels, each in [base, 1]; a 400 naming the label."""
+    if values in (None, {}):
+        return {}
+    if not isinstance(values, dict):
+        raise _invalid("score_thresholds", "score_thresholds maps labels to confidences.")
+    checked = {}
+    for label, value in values.items():
+        if label not in labels:
+            raise _invalid("score_thresholds", f"The model has no label {label!r}.")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _invalid("score_thresholds", f"The confidence of {label!r} must be a number.")
+        if not base <= float(value) <= 1.0:
+            raise _invalid("score_thresholds",
+                           f"The confidence of {label!r} ({value}) must be at least the base "
+                           f"confidence ({base}) and at most 1.")
+        checked[label] = float(value)
+    return checked
+
+
+def _options(values: dict[str, Any], model: Any) -> dict[str, Any]:
+    iou = check_iou(values.get("iou", DEFAULT_IOU))
+    base = check_score_threshold(values.get("score_threshold", DEFAULT_SCORE_THRESHOLD))
+    options: dict[str, Any] = {"iou": iou, "score_threshold": base}
+    thresholds = check_score_thresholds(values.get("score_thresholds"), base, list(model.labels))
+    if thresholds:
+        options["score_thresholds"] = thresholds
+    low = float(values.get("low_overlap_iou", DEFAULT_LOW_OVERLAP_IOU))
+    if not 0.0 < low <= iou:
+        raise _invalid("low_overlap_iou", f"The low-overlap IoU must be above 0 and at most the "
+                                          f"IoU threshold ({iou}).")
+    options["low_overlap_iou"] = low
+    for name in ("batch_size", "image_size"):
+        if values.get(name) is not None:
+            options[name] = int(values[name])
+    return options
+
+
+def _spec(values: dict[str, Any]) -> Any:
+    device = values.get("device")
+    if not values.get("spec"):
+        return billing.cheapest_spec("gpu" if device == "gpu" else "cpu",
+                                     field="device" if device else "spec")
+    spec = billing.spec(values["spec"])
+    if device is not None and spec.kind != device:
+        raise _invalid("device", f"The spec {spec.name} is a {spec.kind} spec, not {device}.")
+    return spec
+
+
 def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluation:
     """Create an evaluation of a model on a dataset and queue it; 402 (nothing written) if short."""
     tenant_id = access.tenant_id
     model = _model(tenant_id, values.get("model"))
     dataset = _dataset(tenant_id, values.get("dataset"), model.scenario)
-    options = {"iou": check_iou(values.get("iou", DEFAULT_IOU)),
-               "score_threshold": check_score_threshold(
-                   values.get("score_threshold", DEFAULT_SCORE_THRESHOLD))}
-    spec = billing.spec(values["spec"]) if values.get("spec") else billing.cheapest_spec("cpu")
+    _sample_rule(tenant_id, model, dataset)
+    options = _options(values, model)
+    spec = _spec(values)
+    options["device"] = spec.kind
     mode = values.get("billing_mode") or billing.POSTPAID
     evaluation_id = uuid.uuid4()
     with transaction.atomic(), context.scope(actor=access.actor):
@@ -83,13 +152,60 @@ def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluatio
         EvaluationAggregate(tenant_id, evaluation_id).append(
             EvaluationCreated(project=str(model.project_id), model=str(model.id),
                               dataset=str(dataset.id), scenario=model.scenario, options=options,
-                              spec=str(spec.id), spec_name=spec.name, billing_mode=mode),
+                              spec=str(spec.id), spec_name=spec.name, billing_mode=mode,
+                              task=str(model.task_id)),
             EvaluationQueued(meter_id=str(meter.id)))
-        transaction.on_commit(lambda: _enqueue(evaluation_id))
+        transaction.on_commit(lambda: _enqueue(evaluation_id, spec.kind))
     return Evaluation.objects.for_tenant(tenant_id).get(id=evaluation_id)
 
 
-def _enqueue(evaluation_id: uuid.UUID) -> None:
-    from evaluation.actors import run_evaluation
+def evaluate_after_training(task: Any, model_id: object) -> uuid.UUID | None:
+    """Queue the automatic evaluation of a task's new model: on its test set, or else on the
+    hold-out split its training validated on. Part of the task's bill."""
+    from tasks.models import TrainedModel
 
-    run_evaluation.send(str(evaluation_id))
+    model = TrainedModel.objects.for_tenant(task.tenant_id).filter(id=model_id).first()
+    if model is None:
+        return None
+    if Evaluation.objects.for_tenant(task.tenant_id).filter(
+            model_id=model.id, billing_mode=INCLUDED).exists():
+        return None  # a redelivered success: already evaluated
+    options: dict[str, Any] = {"iou": DEFAULT_IOU, "score_threshold": DEFAULT_SCORE_THRESHOLD,
+                               "low_overlap_iou": DEFAULT_LOW_OVERLAP_IOU, "automatic": True,
+                               "device": "cpu"}
+    if task.test_dataset_id:
+        dataset_id = task.test_dataset_id
+    else:
+        from training_runtime.pipeline import TrainingJob
+
+        dataset_id = task.train_dataset_id
+        options.update(split="holdout", seed=TrainingJob.seed)
+    evaluation_id = uuid.uuid4()
+    with transaction.atomic(), context.scope(actor="system:training"):
+        EvaluationAggregate(task.tenant_id, evaluation_id).append(
+            EvaluationCreated(project=str(model.project_id), model=str(model.id),
+                              dataset=str(dataset_id), scenario=model.scenario, options=options,
+                              spec=str(task.spec_id), spec_name=task.spec_name,
+                              billing_mode=INCLUDED, task=str(task.id)),
+            EvaluationQueued(meter_id=""))
+        transaction.on_commit(lambda: _enqueue(evaluation_id, "cpu"))
+    return evaluation_id
+
+
+def stop_evaluation(tenant_id: object, evaluation_id: object, reason: str) -> bool:
+    """Stop a queued or running evaluation (its worker notices at its next batch); False when
+    it had already ended."""
+    with transaction.atomic():
+        aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
+        if aggregate.state not in ("queued", "running"):
+            return False
+        aggregate.append(EvaluationStopped(reason=reason))
+        billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id, reason=reason)
+    return True
+
+
+def _enqueue(evaluation_id: uuid.UUID, device: str) -> None:
+    from evaluation.actors import run_evaluation, run_evaluation_on_gpu
+
+    actor = run_evaluation_on_gpu if device == "gpu" else run_evaluation
+    actor.send(str(evaluation_id))

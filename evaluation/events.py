@@ -18,7 +18,8 @@ class EvaluationCreated:
     options: dict[str, Any]
     spec: str
     spec_name: str
-    billing_mode: str
+    billing_mode: str  # postpaid, prepaid, or "included" (the automatic run after training)
+    task: str | None = None  # the task whose model this is
 
 
 @event("EvaluationQueued")
@@ -54,3 +55,11 @@ class EvaluationFailed:
 
     code: str
     message: str
+
+
+@event("EvaluationStopped")
+@dataclass(frozen=True)
+class EvaluationStopped:
+    """The run was stopped before its end (e.g. insufficient_funds); no report."""
+
+    reason: str

@@ -5,7 +5,7 @@ from django.db import models
 from accounts.models import Tenant
 from accounts.scoping import TenantScopedManager
 
-STATES = ("queued", "running", "succeeded", "failed")
+STATES = ("queued", "running", "succeeded", "failed", "stopped")
 
 
 class Evaluation(models.Model):
@@ -15,9 +15,10 @@ class Evaluation(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
     project_id = models.UUIDField()
     model_id = models.UUIDField()
+    task_id = models.UUIDField(null=True)  # the task that trained the model
     dataset_id = models.UUIDField()
     scenario = models.CharField(max_length=16)
-    options = models.JSONField(default=dict)  # iou, score_threshold
+    options = models.JSONField(default=dict)  # iou, score_threshold, validation settings
     spec_id = models.UUIDField()
     spec_name = models.CharField(max_length=64)
     billing_mode = models.CharField(max_length=8)
@@ -28,6 +29,7 @@ class Evaluation(models.Model):
     results_key = models.CharField(max_length=300, blank=True, default="")
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.TextField(blank=True, default="")
+    stop_reason = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)
@@ -38,7 +40,8 @@ class Evaluation(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "created_at"], name="evaluation_tenant_created"),
-                   models.Index(fields=["model_id"], name="evaluation_model")]
+                   models.Index(fields=["model_id"], name="evaluation_model"),
+                   models.Index(fields=["task_id"], name="evaluation_task")]
 
     def __str__(self) -> str:
         return f"evaluation {self.id} of model {self.model_id}"
@@ -50,5 +53,15 @@ class Evaluation(models.Model):
 
     @property
     def score_threshold(self) -> float:
-        """The run's score threshold."""
+        """The run's score threshold (a validation task's base confidence)."""
         return float(self.options.get("score_threshold", 0.5))
+
+    @property
+    def score_thresholds(self) -> dict[str, float]:
+        """A validation task's per-label confidences (label name -> threshold)."""
+        return dict(self.options.get("score_thresholds") or {})
+
+    @property
+    def low_iou(self) -> float:
+        """The IoU from which a wrong-place find counts as low overlap rather than a miss."""
+        return float(self.options.get("low_overlap_iou", 0.1))

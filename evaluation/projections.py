@@ -5,7 +5,8 @@ from eventlog import projections
 from eventlog.store import RecordedEvent
 
 _STATE_OF = {"EvaluationQueued": "queued", "EvaluationStarted": "running",
-             "EvaluationSucceeded": "succeeded", "EvaluationFailed": "failed"}
+             "EvaluationSucceeded": "succeeded", "EvaluationFailed": "failed",
+             "EvaluationStopped": "stopped"}
 
 
 class EvaluationBoard(projections.Projection):
@@ -21,7 +22,8 @@ class EvaluationBoard(projections.Projection):
         if event.type == "EvaluationCreated":
             Evaluation.objects.create(
                 id=event.stream_id, tenant_id=event.tenant_id, project_id=data["project"],
-                model_id=data["model"], dataset_id=data["dataset"], scenario=data["scenario"],
+                model_id=data["model"], task_id=data.get("task"), dataset_id=data["dataset"],
+                scenario=data["scenario"],
                 options=data["options"], spec_id=data["spec"], spec_name=data["spec_name"],
                 billing_mode=data["billing_mode"], state="queued",
                 created_at=event.recorded_at, updated_at=event.recorded_at,
@@ -38,6 +40,8 @@ class EvaluationBoard(projections.Projection):
         elif event.type == "EvaluationFailed":
             changes.update(failure_code=data["code"], failure_message=data["message"],
                            finished_at=event.recorded_at)
+        elif event.type == "EvaluationStopped":
+            changes.update(stop_reason=data["reason"], finished_at=event.recorded_at)
         Evaluation.objects.unscoped().filter(id=event.stream_id).update(**changes)
 
 

@@ -2,10 +2,13 @@
 
     metrics(results, iou=0.5, score=0.5)       # the Evaluation's "metrics" (API.md)
     predictions(results)                       # COCO results list / top labels per image
-    badcases(results, iou, score, true_label=, predicted_label=, kind=)
-    confusion(results, iou, score)             # label x prediction (+ missed, background, ...)
+    badcases(results, iou, score, true_label=, predicted_label=, kind=, iou_type="bbox")
+    confusion(results, iou, score, iou_type="bbox")  # label x prediction (+ missed, ...)
 
 Moving the IoU or the score threshold re-reads the stored match tables; nothing is re-run.
+Segmentation results with masks are reported twice: boxes as detection is, and masks ("segm":
+mask IoU) under metrics' "mask" and with `iou_type="segm"`, so a box that matches while its
+mask does not is a mask error only; their badcase count is of mask errors.
 Classification reports do not depend on the IoU or the threshold (the prediction is the argmax).
 """
 
@@ -13,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.results import Results
+from evaluation.metrics.coco_data import image_sizes
+from evaluation.metrics.operating_point import Score, ScoreThresholds, base_score
+from evaluation.results import Results, coco_for
 
 TOP_PREDICTIONS = 5
 WARN_UNDER_IMAGES = 100
@@ -60,18 +65,18 @@ def _classification_metrics(results: Results) -> dict[str, Any]:
     }
 
 
-def _map_at(results: Results, t: int) -> float:
+def _map_at(result: Any, t: int) -> float:
     """Mean AP over labels with ground truth at IoU row t (area all, largest maxDets)."""
-    result = results.coco
     s = result.precision[t, :, :, result.params.all_index, -1]
     per_label = [float(np.mean(s[:, k])) for k in range(s.shape[1]) if np.all(s[:, k] > -1)]
     return float(np.mean(per_label)) if per_label else -1.0
 
 
-def _detection_metrics(results: Results, iou: float, score: float) -> dict[str, Any]:
+def _detection_metrics(results: Results, result: Any, iou: float, score: Score
+                       ) -> dict[str, Any]:
+    """The figures of one COCO evaluation (`result`: boxes or masks) at the operating point."""
     from evaluation.metrics.operating_point import iou_index, operating_point, threshold_tables
 
-    result = results.coco
     point = operating_point(result, iou, score)
     tables = threshold_tables(result, iou)
     ap = result.per_category_ap
@@ -85,9 +90,11 @@ def _detection_metrics(results: Results, iou: float, score: float) -> dict[str, 
             "fp": fig.fp, "fn": fig.fn, "ap": ap[fig.category_id],
             "best_threshold": tables[fig.category_id].best()})
     return {
-        "iou": iou, "score_threshold": score,
+        "iou": iou, "score_threshold": base_score(score),
+        "score_thresholds": ({results.names[c]: v for c, v in score.per_label.items()}
+                             if isinstance(score, ScoreThresholds) else {}),
         "map": _f(result.stats[0]), "map50": _f(result.stats[1]), "map75": _f(result.stats[2]),
-        "map_at_iou": _map_at(results, iou_index(result, iou)),
+        "map_at_iou": _map_at(result, iou_index(result, iou)),
         "precision": o.precision, "recall": o.recall, "f1": o.f1, "tp": o.tp, "fp": o.fp,
         "fn": o.fn, "count": o.gt_count, "detection_count": o.det_count,
         "coco": {name: _f(v) for name, v in zip(
@@ -97,23 +104,34 @@ def _detection_metrics(results: Results, iou: float, score: float) -> dict[str, 
     }
 
 
-def metrics(results: Results, iou: float, score: float) -> dict[str, Any]:
-    """The report's metrics at an operating point (API.md's shape)."""
+def metrics(results: Results, iou: float, score: Score) -> dict[str, Any]:
+    """The report's metrics at an operating point (API.md's shape); segmentation adds "mask",
+    the same figures for the masks."""
     if results.is_classification:
         return _classification_metrics(results)
-    return _detection_metrics(results, iou, score)
+    body = _detection_metrics(results, results.coco, iou, score)
+    if results.coco_mask is not None:
+        body["mask"] = _detection_metrics(results, results.coco_mask, iou, score)
+    return body
 
 
 # --- predictions --------------------------------------------------------------------------------
 
 
 def predictions(results: Results) -> list[dict[str, Any]]:
-    """COCO results with file names (detection), or the top labels per image (classification)."""
+    """COCO results with file names (detection; segmentation adds the RLE "segmentation"), or
+    the top labels per image (classification)."""
     doc = results.document
     if not results.is_classification:
-        return [{"image_id": d["image_id"], "file_name": results.file_names[d["image_id"]],
-                 "category_id": d["category_id"], "label": results.names[d["category_id"]],
-                 "bbox": d["bbox"], "score": d["score"]} for d in doc["dt"]]
+        out = []
+        for d in doc["dt"]:
+            row = {"image_id": d["image_id"], "file_name": results.file_names[d["image_id"]],
+                   "category_id": d["category_id"], "label": results.names[d["category_id"]],
+                   "bbox": d["bbox"], "score": d["score"]}
+            if "segmentation" in d:
+                row["segmentation"] = d["segmentation"]
+            out.append(row)
+        return out
     labels, out = doc["labels"], []
     k = min(TOP_PREDICTIONS, len(labels))
     for image, row in zip(doc["images"], results.scores, strict=True):
@@ -164,12 +182,13 @@ def _name_detection_entry(results: Results, entry: dict[str, Any]) -> dict[str, 
     return entry
 
 
-def badcases(results: Results, iou: float, score: float, *, true_label: str | None = None,
-             predicted_label: str | None = None, kind: str | None = None
-             ) -> list[dict[str, Any]]:
+def badcases(results: Results, iou: float, score: Score, *, true_label: str | None = None,
+             predicted_label: str | None = None, kind: str | None = None,
+             iou_type: str = "bbox", low_iou: float = 0.1) -> list[dict[str, Any]]:
     """Images with errors at the operating point; labels are names; filters keep what matches.
 
     A label the report does not know matches nothing (an empty list, not an error).
+    `iou_type` "segm" lists false-positive and missed masks (segmentation results only).
     """
     if results.is_classification:
         return _classification_badcases(results, true_label, predicted_label, kind)
@@ -181,30 +200,28 @@ def badcases(results: Results, iou: float, score: float, *, true_label: str | No
             if label not in results.category_of:
                 return []
             filters[name] = results.category_of[label]
-    entries = detection_confusion.badcases(results.coco, iou, score, kind=kind,
-                                           file_names=results.file_names, **filters)
+    sizes = image_sizes(results.document["gt"]) if iou_type == "segm" else None
+    entries = detection_confusion.badcases(coco_for(results, iou_type), iou, score, kind=kind,
+                                           low_iou=low_iou, file_names=results.file_names,
+                                           image_sizes=sizes, **filters)
     return [_name_detection_entry(results, e) for e in entries
             if e["false_positives"] or e["missed"]]
 
 
-def badcase_count(results: Results, iou: float, score: float) -> int:
-    """Images with at least one error at the operating point."""
-    return len(badcases(results, iou, score))
+def badcase_count(results: Results, iou: float, score: Score, low_iou: float = 0.1) -> int:
+    """Images with at least one error at the operating point: of masks when there are masks."""
+    if not results.is_classification and results.coco_mask is not None:
+        return len(badcases(results, iou, score, iou_type="segm", low_iou=low_iou))
+    return len(badcases(results, iou, score, low_iou=low_iou))
 
 
 # --- confusion ----------------------------------------------------------------------------------
 
 
-def confusion(results: Results, iou: float, score: float) -> dict[str, Any]:
-    """Rows truth, columns prediction, in `labels` order, with recall and image counts."""
-    if results.is_classification:
-        report = results.classification
-        matrix = report.confusion.counts
-        support = matrix.sum(axis=1)
-        diagonal = np.diagonal(matrix)
-        recall = np.divide(diagonal, support, out=np.zeros(len(support)), where=support > 0)
-        return {"labels": list(report.labels), "matrix": matrix.tolist(),
-                "recall": recall.tolist(), "image_count": support.tolist()}
-    from evaluation.metrics.detection_confusion import detection_confusion
+def confusion(results: Results, iou: float, score: Score, *, iou_type: str = "bbox",
+              low_iou: float = 0.1) -> dict[str, Any]:
+    """Rows truth, columns prediction, in `labels` order, with recall and image counts;
+    `iou_type` "segm" matches masks (segmentation results only)."""
+    from evaluation.analysis import confusion_view
 
-    return detection_confusion(results.coco, iou, score, names=results.names).as_api()
+    return confusion_view(results, iou, score, low_iou=low_iou, iou_type=iou_type)

@@ -8,10 +8,17 @@ One gzipped JSON file per evaluation in default_storage (`results_key`):
      # detection / segmentation: COCO ground truth and COCO results (boxes, min_score 0)
      "gt": {"images", "annotations", "categories"}, "dt": [{"image_id", "category_id", ...}]}
 
+Segmentation adds masks in COCO form, still version 1: every ground truth carries
+"segmentation" (the dataset's polygons or RLE) and "area" = its mask area, every detection
+"segmentation" (the model's RLE); boxes keep their "bbox". Such a document is evaluated twice,
+boxes ("bbox", `Results.coco`) and masks ("segm", `Results.coco_mask`); a segmentation document
+written before masks were stored has boxes only.
+
 Reports read it through `load`, which parses it once per evaluation and keeps the last few in
 memory (the COCO matching of a detection report is the expensive part).
 """
 
+import copy
 import functools
 import gzip
 import json
@@ -43,8 +50,8 @@ def store(key: str, document: dict[str, Any]) -> None:
     default_storage.save(key, ContentFile(payload))
 
 
-def _batches(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+def _batches(items: Sequence[Any], size: int = BATCH) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def file_name_of(path: str, data_format: str) -> str:
@@ -55,13 +62,14 @@ def file_name_of(path: str, data_format: str) -> str:
 
 
 def classification_document(index: Any, root: Path, predictor: Any,
-                            on_batch: Callable[[], None]) -> dict[str, Any]:
+                            on_batch: Callable[[], None], batch_size: int = BATCH
+                            ) -> dict[str, Any]:
     """Predict every image (all labels' probabilities) and pair them with the truth."""
     labels = list(predictor.labels) + [n for n in index.labels if n not in predictor.labels]
     column = {name: i for i, name in enumerate(labels)}
     scores = np.zeros((len(index.samples), len(labels)))
     row = 0
-    for batch in _batches(index.samples):
+    for batch in _batches(index.samples, batch_size):
         predictions = predictor.predict([str(root / s.path) for s in batch],
                                         top_k=len(predictor.labels), min_score=0.0)
         for items in predictions:
@@ -96,9 +104,29 @@ def _image_ids(index: Any, data_format: str) -> list[Any]:
     return list(range(1, len(index.samples) + 1))
 
 
+def mask_area(segmentation: Any, height: int, width: int) -> float:
+    """Pixels of a COCO segmentation (polygons or RLE), as pycocotools' `mask.area` counts."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(copy.deepcopy(segmentation), height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(copy.deepcopy(segmentation), *segmentation["size"])
+    else:
+        rle = segmentation
+    return float(mask_utils.area(rle))
+
+
+def _empty_mask(height: int, width: int) -> dict[str, Any]:
+    """The RLE of a mask with no pixels (a detection that came without one)."""
+    return {"size": [height, width], "counts": [height * width]}
+
+
 def detection_document(index: Any, root: Path, data_format: str, predictor: Any,
-                       on_batch: Callable[[], None]) -> dict[str, Any]:
-    """Predict every image (every detection, min_score 0) as COCO results beside the truth."""
+                       on_batch: Callable[[], None], batch_size: int = BATCH) -> dict[str, Any]:
+    """Predict every image (every detection, min_score 0) as COCO results beside the truth;
+    segmentation adds the masks of both (see the module docstring)."""
+    masks = predictor.scenario == "segmentation"
     category_of = _category_ids(index, root, data_format)
     next_id = max(category_of.values(), default=0) + 1
     for name in predictor.labels:  # labels the model knows and the test set lacks
@@ -110,20 +138,31 @@ def detection_document(index: Any, root: Path, data_format: str, predictor: Any,
         images.append({"id": image_id, "file_name": file_name_of(sample.path, data_format),
                        "width": sample.width, "height": sample.height})
         crowd = sample.iscrowd or [False] * len(sample.boxes)
-        for (x1, y1, x2, y2), label, is_crowd in zip(sample.boxes, sample.box_labels, crowd,
-                                                    strict=True):
+        segmentations = sample.segmentations if masks else [None] * len(sample.boxes)
+        for (x1, y1, x2, y2), label, is_crowd, segmentation in zip(
+                sample.boxes, sample.box_labels, crowd, segmentations, strict=True):
             w, h = x2 - x1, y2 - y1
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": category_of[index.labels[label]],
-                                "bbox": [x1, y1, w, h], "area": w * h,
-                                "iscrowd": int(bool(is_crowd))})
+            annotation = {"id": len(annotations) + 1, "image_id": image_id,
+                          "category_id": category_of[index.labels[label]],
+                          "bbox": [x1, y1, w, h], "area": w * h,
+                          "iscrowd": int(bool(is_crowd))}
+            if masks:
+                annotation["segmentation"] = segmentation
+                annotation["area"] = mask_area(segmentation, sample.height, sample.width)
+            annotations.append(annotation)
     detections = []
-    for ids, batch in zip(_batches(image_ids), _batches(index.samples), strict=True):
+    for ids, batch in zip(_batches(image_ids, batch_size),
+                          _batches(index.samples, batch_size), strict=True):
         predictions = predictor.predict([str(root / s.path) for s in batch], min_score=0.0)
-        for image_id, items in zip(ids, predictions, strict=True):
-            detections.extend({"image_id": image_id, "category_id": category_of[item["label"]],
-                               "bbox": [round(float(v), 3) for v in item["bbox"]],
-                               "score": round(float(item["score"]), 7)} for item in items)
+        for image_id, sample, items in zip(ids, batch, predictions, strict=True):
+            for item in items:
+                detection = {"image_id": image_id, "category_id": category_of[item["label"]],
+                             "bbox": [round(float(v), 3) for v in item["bbox"]],
+                             "score": round(float(item["score"]), 7)}
+                if masks:
+                    detection["segmentation"] = (item.get("mask")
+                                                 or _empty_mask(sample.height, sample.width))
+                detections.append(detection)
         on_batch()
     categories = [{"id": cid, "name": name} for name, cid in category_of.items()]
     return {"format": FORMAT, "version": VERSION, "scenario": predictor.scenario,
@@ -138,7 +177,8 @@ class Results:
 
     document: dict[str, Any]
     classification: Any = None  # evaluation.metrics.classification.ClassificationReport
-    coco: Any = None  # evaluation.metrics.coco.CocoResult
+    coco: Any = None  # evaluation.metrics.coco.CocoResult of the boxes
+    coco_mask: Any = None  # ... of the masks ("segm"): segmentation documents with masks only
     names: dict[Any, str] = field(default_factory=dict)  # category id -> label
     category_of: dict[str, Any] = field(default_factory=dict)  # label -> category id
     file_names: dict[Any, str] = field(default_factory=dict)  # image id -> file name
@@ -171,9 +211,35 @@ def parse(document: dict[str, Any]) -> Results:
 
     gt = document["gt"]
     names = {c["id"]: c["name"] for c in gt["categories"]}
-    return Results(document, coco=coco.evaluate(gt, document["dt"], "bbox"), names=names,
+    coco_mask = None
+    if has_masks(document):
+        coco_mask = coco.evaluate(gt, document["dt"], "segm")
+    return Results(document, coco=coco.evaluate(gt, document["dt"], "bbox"),
+                   coco_mask=coco_mask, names=names,
                    category_of={name: cid for cid, name in names.items()},
                    file_names={i["id"]: i["file_name"] for i in gt["images"]})
+
+
+def has_masks(document: dict[str, Any]) -> bool:
+    """A segmentation document whose truth and detections all carry masks."""
+    if document.get("scenario") != "segmentation":
+        return False
+    return (all("segmentation" in a for a in document["gt"]["annotations"])
+            and all("segmentation" in d for d in document["dt"]))
+
+
+def coco_for(results: Results, iou_type: str) -> Any:
+    """The COCO evaluation of the boxes ("bbox") or of the masks ("segm"); ValueError when the
+    results have no such evaluation (classification, or "segm" without masks)."""
+    if results.is_classification:
+        raise ValueError("classification results have no COCO evaluation")
+    if iou_type == "bbox":
+        return results.coco
+    if iou_type == "segm" and results.coco_mask is not None:
+        return results.coco_mask
+    if iou_type == "segm":
+        raise ValueError("these results have no masks to evaluate (segm)")
+    raise ValueError(f"iou_type must be 'bbox' or 'segm', not {iou_type!r}")
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)

@@ -19,7 +19,7 @@ from billing import api as billing
 from core import context
 from core.errors import NotFound, VersionConflict
 from core.nodes import node_name
-from evaluation import reports, results
+from evaluation import analysis, reports, results
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import RESOURCE_TYPE
 from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
@@ -28,6 +28,11 @@ from tasks import artifacts
 
 log = logging.getLogger("evaluation.runner")
 HEARTBEAT_S = 10.0
+STOP_CHECK_S = 2.0
+
+
+class EvaluationStoppedMeanwhile(Exception):
+    """The run was stopped (e.g. out of funds) while the worker was predicting."""
 
 
 class EvaluationError(Exception):
@@ -68,6 +73,9 @@ def run(evaluation_id: str) -> str:
     with context.scope(actor=f"worker:{node}", correlation_id=str(row.id)):
         try:
             ending: object = _evaluate(row, aggregate.meter_id)
+        except EvaluationStoppedMeanwhile:
+            log.info("evaluation %s was stopped while running", row.id)
+            return "stopped"
         except EvaluationError as exc:
             ending = EvaluationFailed(code=exc.code, message=str(exc)[:2000])
         except Exception as exc:  # a failure of ours must still end the run and its billing
@@ -76,7 +84,10 @@ def run(evaluation_id: str) -> str:
                                       message=f"{type(exc).__name__}: {exc}"[:2000])
         failed = isinstance(ending, EvaluationFailed)
         with transaction.atomic():  # whoever sees the run ended sees its bill settled
-            EvaluationAggregate.load(row.tenant_id, row.id).append(ending)
+            current = EvaluationAggregate.load(row.tenant_id, row.id)
+            if current.state != "running":  # stopped after its last batch
+                return current.state
+            current.append(ending)
             billing.stop_resource(row.tenant_id, RESOURCE_TYPE, row.id,
                                   reason="failed" if failed else "completed")
     return "failed" if failed else "succeeded"
@@ -89,28 +100,56 @@ def _artifact(key: str, into: Path) -> Path:
         raise EvaluationError("model_unavailable", str(exc)) from None
 
 
-def _predictor(folder: Path) -> Any:
+def _predictor(folder: Path, device: str, image_size: int | None) -> Any:
+    import dataclasses
+
     from training_runtime.export.artifact import ArtifactError
     from training_runtime.predict import Predictor
 
     try:
-        return Predictor.load(folder, "cpu")
+        predictor = Predictor.load(folder, device)
+        if image_size:  # a validation task's image size replaces the artifact's input size
+            predictor.manifest = dataclasses.replace(predictor.manifest,
+                                                     input_size=(image_size, image_size))
+        return predictor
     except ArtifactError as exc:
         raise EvaluationError("model_unavailable", f"The model's artifact cannot be loaded: "
                               f"{exc}") from None
 
 
 class _Beat:
-    """Keeps the billing meter's heartbeat while predicting (called after every batch)."""
+    """Called after every batch: keeps the billing meter's heartbeat and notices a stop."""
 
-    def __init__(self, meter_id: str) -> None:
-        self.meter_id, self.last = meter_id, 0.0
+    def __init__(self, evaluation_id: object, meter_id: str) -> None:
+        self.evaluation_id, self.meter_id = evaluation_id, meter_id
+        self.last_beat = self.last_check = 0.0
 
     def __call__(self) -> None:
         now = time.monotonic()
-        if self.meter_id and now - self.last >= HEARTBEAT_S:
+        if self.meter_id and now - self.last_beat >= HEARTBEAT_S:
             billing.heartbeat(self.meter_id)
-            self.last = now
+            self.last_beat = now
+        if now - self.last_check >= STOP_CHECK_S:
+            self.last_check = now
+            if Evaluation.objects.unscoped().filter(id=self.evaluation_id,
+                                                    state="stopped").exists():
+                raise EvaluationStoppedMeanwhile()
+
+
+def _device(row: Evaluation) -> str:
+    import torch
+
+    return "cuda" if row.options.get("device") == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def _test_index(index: Any, options: dict[str, Any]) -> Any:
+    """The samples to evaluate: all, or the hold-out split training validated on."""
+    if options.get("split") != "holdout":
+        return index
+    from training_runtime.data.dataset import DatasetIndex
+
+    _train, held_out = index.split(seed=int(options.get("seed", 0)))
+    return DatasetIndex(index.root, index.scenario, index.labels, held_out)
 
 
 def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
@@ -125,31 +164,37 @@ def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
     dataset = Dataset.objects.unscoped().filter(id=row.dataset_id).first()
     if model is None or dataset is None:
         raise EvaluationError("not_found", "The model or the dataset no longer exists.")
-    beat = _Beat(meter_id)
+    beat = _Beat(row.id, meter_id)
     beat()
+    options = row.options
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
-        predictor = _predictor(_artifact(model.artifact_key, Path(tmp)))
+        predictor = _predictor(_artifact(model.artifact_key, Path(tmp)), _device(row),
+                               options.get("image_size"))
         with datasets.materialize(dataset) as root:
             index, _report = read_dataset(root, dataset.kind, dataset.format)
             if index is None or not index.samples:
                 raise EvaluationError("dataset_unreadable", "The dataset cannot be read or has "
                                       "no images; validate it again.")
+            index = _test_index(index, options)
             try:
+                batch = int(options.get("batch_size") or results.BATCH)
                 if row.scenario == "classification":
-                    document = results.classification_document(index, root, predictor, beat)
+                    document = results.classification_document(index, root, predictor, beat,
+                                                               batch)
                 else:
                     document = results.detection_document(index, root, dataset.format,
-                                                          predictor, beat)
+                                                          predictor, beat, batch)
             except InvalidImageError as exc:
                 raise EvaluationError("invalid_image", str(exc)) from None
     key = results.results_key(row.tenant_id, row.id)
     results.store(key, document)
     parsed = results.parse(document)
-    iou, score = row.iou, row.score_threshold
+    iou, score = row.iou, analysis.score_of(parsed, row.score_threshold, row.score_thresholds)
     summary = {"dataset": str(dataset.id), "dataset_name": dataset.name,
+               "split": options.get("split", "all"),
                "image_count": reports.image_count(parsed),
                "duration_s": round(time.monotonic() - started, 3),
-               "badcase_count": reports.badcase_count(parsed, iou, score),
+               "badcase_count": reports.badcase_count(parsed, iou, score, row.low_iou),
                "warning": reports.warning(parsed)}
     return EvaluationSucceeded(summary=summary, metrics=reports.metrics(parsed, iou, score),
                                results_key=key)

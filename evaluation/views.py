@@ -5,19 +5,24 @@ Report routes answer from the stored results (evaluation.results), never by runn
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import ValidationFailed, WrongState
-from evaluation import commands, reports, results
+from evaluation import analysis, commands, heatmaps, previews, reports, results
 from evaluation.models import Evaluation
 
 BADCASE_KINDS = ("false_positive", "missed")
@@ -32,11 +37,18 @@ class EvaluationIn(serializers.Serializer):
     score_threshold = serializers.FloatField(required=False)
     spec = serializers.CharField(max_length=64, required=False)
     billing_mode = serializers.ChoiceField(choices=("postpaid", "prepaid"), required=False)
+    # validation-task settings (E11)
+    score_thresholds = serializers.DictField(child=serializers.FloatField(), required=False)
+    low_overlap_iou = serializers.FloatField(required=False)
+    device = serializers.ChoiceField(choices=commands.DEVICES, required=False)
+    batch_size = serializers.IntegerField(min_value=1, max_value=256, required=False)
+    image_size = serializers.IntegerField(min_value=32, max_value=2048, required=False)
 
 
 class EvaluationOut(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id")
     model = serializers.UUIDField(source="model_id")
+    task = serializers.UUIDField(source="task_id")
     dataset = serializers.UUIDField(source="dataset_id")
     spec = serializers.UUIDField(source="spec_id")
     iou = serializers.FloatField()
@@ -45,9 +57,10 @@ class EvaluationOut(serializers.ModelSerializer):
 
     class Meta:
         model = Evaluation
-        fields = ["id", "state", "project", "model", "dataset", "scenario", "iou",
-                  "score_threshold", "spec", "spec_name", "billing_mode", "summary", "metrics",
-                  "failure", "created_at", "started_at", "finished_at"]
+        fields = ["id", "state", "project", "model", "task", "dataset", "scenario", "iou",
+                  "score_threshold", "options", "spec", "spec_name", "billing_mode", "summary",
+                  "metrics", "failure", "stop_reason", "created_at", "started_at",
+                  "finished_at"]
 
     def get_failure(self, evaluation: Evaluation) -> dict[str, str] | None:
         """The failure's code and message, when it failed."""
@@ -67,7 +80,7 @@ class EvaluationViews:
         params = self.request.query_params
         if params.get("state"):
             evaluations = evaluations.filter(state=params["state"])
-        for name in ("model", "dataset"):
+        for name in ("model", "dataset", "task"):
             if params.get(name):
                 try:
                     value = uuid.UUID(params[name])
@@ -105,8 +118,82 @@ def stored_results(evaluation: Evaluation) -> results.Results:
     return results.load(evaluation.results_key)
 
 
+def iou_type(request: Request, evaluation: Evaluation) -> str:
+    """`?iou_type=`: "bbox" (default) or "segm" (masks, segmentation evaluations only)."""
+    value = request.query_params.get("iou_type") or "bbox"
+    if value not in ("bbox", "segm"):
+        raise ValidationFailed("iou_type must be bbox or segm.",
+                               fields={"iou_type": ["Not one of bbox, segm."]})
+    if value == "segm" and (evaluation.scenario != "segmentation"
+                            or stored_results(evaluation).coco_mask is None):
+        raise ValidationFailed(
+            "iou_type segm needs a segmentation evaluation with stored masks; use bbox, or "
+            "evaluate the segmentation model again.",
+            fields={"iou_type": ["Only segmentation evaluations with masks have segm."]})
+    return value
+
+
 def _moved(request: Request) -> bool:
     return any(request.query_params.get(n) not in (None, "") for n in ("iou", "score_threshold"))
+
+
+def _reported(compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run an analysis; its ReportError becomes a 400 naming the query parameter."""
+    try:
+        return compute(*args, **kwargs)
+    except analysis.ReportError as exc:
+        raise ValidationFailed(str(exc), fields={exc.field: [str(exc)]}) from None
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be an integer.",
+                               fields={name: ["Not an integer."]}) from None
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be {low} to {high}.",
+                               fields={name: ["Out of range."]})
+    return value
+
+
+def paged(request: Request, items: list[Any], default: int = DEFAULT_PAGE) -> dict[str, Any]:
+    """`{"results", "next", "count"}` for one `?offset=&limit=` page of `items`."""
+    offset = _int(request, "offset", 0, 0, 10**9)
+    limit = _int(request, "limit", default, 1, MAX_PAGE)
+    following = None
+    if offset + limit < len(items):
+        query = {**request.query_params.dict(), "offset": offset + limit, "limit": limit}
+        following = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
+    return {"results": items[offset:offset + limit], "next": following, "count": len(items)}
+
+
+class _Point:
+    """The operating point a report request asks for, over the evaluation's stored results."""
+
+    def __init__(self, request: Request, evaluation: Evaluation) -> None:
+        self.results = stored_results(evaluation)
+        self.iou, base = operating_point(request, evaluation)
+        self.score = analysis.score_of(self.results, base, evaluation.score_thresholds)
+        self.low_iou = min(evaluation.low_iou, self.iou)
+        self.iou_type = iou_type(request, evaluation)
+
+
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ValidationFailed(f"{name} is required.", fields={name: ["This field is required."]})
+    return value
+
+
+def _labels(request: Request) -> list[str] | None:
+    """`?labels=a,b` or repeated `?labels=a&labels=b`."""
+    raw = request.query_params.getlist("labels")
+    names = [name.strip() for value in raw for name in value.split(",") if name.strip()]
+    return names or None
 
 
 class EvaluationListView(EvaluationViews, generics.ListAPIView):
@@ -130,8 +217,8 @@ class EvaluationDetailView(EvaluationViews, generics.RetrieveAPIView):
         evaluation = self.get_object()
         body = EvaluationOut(evaluation).data
         if _moved(request):
-            iou, score = operating_point(request, evaluation)
-            body["metrics"] = reports.metrics(stored_results(evaluation), iou, score)
+            point = _Point(request, evaluation)
+            body["metrics"] = reports.metrics(point.results, point.iou, point.score)
         return Response(body)
 
 
@@ -141,9 +228,8 @@ class EvaluationMetricsView(EvaluationViews, generics.GenericAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """Metrics at the operating point."""
-        evaluation = self.get_object()
-        iou, score = operating_point(request, evaluation)
-        return Response(reports.metrics(stored_results(evaluation), iou, score))
+        point = _Point(request, self.get_object())
+        return Response(reports.metrics(point.results, point.iou, point.score))
 
 
 class EvaluationPredictionsView(EvaluationViews, generics.GenericAPIView):
@@ -157,41 +243,188 @@ class EvaluationPredictionsView(EvaluationViews, generics.GenericAPIView):
 
 class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
     """Images with errors: `?true_label=&predicted_label=&kind=false_positive|missed`, paged by
-    `?offset=&limit=`."""
+    `?offset=&limit=`; `?iou_type=segm` lists mask errors (segmentation)."""
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """One page of badcases at the operating point."""
-        evaluation = self.get_object()
-        iou, score = operating_point(request, evaluation)
+        point = _Point(request, self.get_object())
         params = request.query_params
         kind = params.get("kind") or None
         if kind is not None and kind not in BADCASE_KINDS:
             raise ValidationFailed("kind must be false_positive or missed.",
                                    fields={"kind": [f"Not one of {', '.join(BADCASE_KINDS)}."]})
-        offset = int(_float(request, "offset", 0))
-        limit = int(_float(request, "limit", DEFAULT_PAGE))
-        if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise ValidationFailed(f"offset must be 0 or more and limit 1 to {MAX_PAGE}.",
-                                   fields={"limit": ["Out of range."]})
-        found = reports.badcases(stored_results(evaluation), iou, score,
+        found = reports.badcases(point.results, point.iou, point.score,
                                  true_label=params.get("true_label") or None,
                                  predicted_label=params.get("predicted_label") or None,
-                                 kind=kind)
-        following = None
-        if offset + limit < len(found):
-            query = {**params.dict(), "offset": offset + limit, "limit": limit}
-            following = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
-        return Response({"results": found[offset:offset + limit], "next": following,
-                         "count": len(found)})
+                                 kind=kind, iou_type=point.iou_type, low_iou=point.low_iou)
+        return Response(paged(request, found))
 
 
 class EvaluationConfusionView(EvaluationViews, generics.GenericAPIView):
-    """Label x prediction counts; detection adds missed, background and low-overlap buckets."""
+    """Label x prediction counts; detection adds missed, background and low-overlap buckets;
+    `?labels=a,b` keeps a subset, `?per_side=10|15|20&row_page=&column_page=` one page;
+    `?iou_type=segm` matches masks (segmentation)."""
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
-        """The confusion matrix at the operating point."""
+        """The confusion matrix (or a view of it) at the operating point."""
+        point = _Point(request, self.get_object())
+        per_side = request.query_params.get("per_side")
+        return Response(_reported(
+            analysis.confusion_view, point.results, point.iou, point.score,
+            labels=_labels(request),
+            per_side=_int(request, "per_side", 10, 1, 100) if per_side else None,
+            row_page=_int(request, "row_page", 0, 0, 10**6),
+            column_page=_int(request, "column_page", 0, 0, 10**6), low_iou=point.low_iou,
+            iou_type=point.iou_type))
+
+
+class EvaluationCurvesView(EvaluationViews, generics.GenericAPIView):
+    """PR curve, threshold table (0.05 grid), AP and best-F1 threshold per label at `?iou=`;
+    `?label=` keeps one label."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """The curves of every label (or one)."""
+        point = _Point(request, self.get_object())
+        return Response(_reported(analysis.curves, point.results, point.iou,
+                                  request.query_params.get("label") or None,
+                                  iou_type=point.iou_type))
+
+
+class EvaluationConfusionCellView(EvaluationViews, generics.GenericAPIView):
+    """The images of one confusion cell: `?true_label=&predicted_label=` (detection: also
+    true_label=background and predicted_label=missed|low_overlap), paged."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """One page of the cell's images."""
+        point = _Point(request, self.get_object())
+        images = _reported(analysis.cell_images, point.results, point.iou, point.score,
+                           _required(request, "true_label"),
+                           _required(request, "predicted_label"), point.low_iou,
+                           iou_type=point.iou_type)
+        return Response(paged(request, images))
+
+
+class EvaluationLabelView(EvaluationViews, generics.GenericAPIView):
+    """One label (`?label=`): precision, recall, F1, misrecognition rate, image count; what it
+    was predicted as (`?sort=count|label&order=desc|asc&q=`, paged) and the images wrongly
+    predicted as it."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """The label's detail."""
+        point = _Point(request, self.get_object())
+        params = request.query_params
+        order = params.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise ValidationFailed("order must be asc or desc.", fields={"order": ["Not asc or "
+                                                                                  "desc."]})
+        body = _reported(analysis.label_detail, point.results, point.iou, point.score,
+                         _required(request, "label"), sort=params.get("sort") or "count",
+                         descending=order == "desc", q=params.get("q") or None,
+                         low_iou=point.low_iou, iou_type=point.iou_type)
+        body["predicted_as"] = paged(request, body["predicted_as"], default=20)
+        return Response(body)
+
+
+class EvaluationErrorsView(EvaluationViews, generics.GenericAPIView):
+    """The error taxonomy at `?iou=`: classification, localisation, both, duplicate,
+    background and missed errors, counted and with the AP gained by fixing each."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """TIDE overall and per label."""
+        point = _Point(request, self.get_object())
+        return Response(_reported(analysis.error_taxonomy, point.results, point.iou,
+                                  point.low_iou, iou_type=point.iou_type))
+
+
+class EvaluationInstancesView(EvaluationViews, generics.GenericAPIView):
+    """Every object and kept detection with its outcome (a validation task's instance details):
+    `?label=&outcome=`, paged."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """One page of instances."""
+        point = _Point(request, self.get_object())
+        params = request.query_params
+        rows = _reported(analysis.instances, point.results, point.iou, point.score,
+                         label=params.get("label") or None,
+                         outcome=params.get("outcome") or None, low_iou=point.low_iou,
+                         iou_type=point.iou_type)
+        return Response(paged(request, rows))
+
+
+class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
+    """One image (`?image_id=`): truth, every prediction with its confidence and its errors;
+    `?preview=true` adds a short-lived signed link to the image."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """The image's detail."""
         evaluation = self.get_object()
-        iou, score = operating_point(request, evaluation)
-        return Response(reports.confusion(stored_results(evaluation), iou, score))
+        point = _Point(request, evaluation)
+        body = _reported(analysis.image_detail, point.results, point.iou, point.score,
+                         _required(request, "image_id"), point.low_iou,
+                         iou_type=point.iou_type)
+        if request.query_params.get("preview") in ("1", "true"):
+            body["preview_url"] = request.build_absolute_uri(
+                previews.preview_path(evaluation, body["file_name"]))
+            body["preview_expires_in_s"] = previews.ttl_s()
+        return Response(body)
+
+
+class EvaluationHeatmapView(EvaluationViews, generics.GenericAPIView):
+    """Grad-CAM of a classification image (`?image_id=&label=`, default the predicted label),
+    computed on first request and cached."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """The heatmap as a grid of values in [0, 1]."""
+        evaluation = self.get_object()
+        point = _Point(request, evaluation)
+        if not point.results.is_classification:
+            raise ValidationFailed("Heatmaps exist for classification evaluations.",
+                                   fields={"image_id": ["Not a classification evaluation."]})
+        detail = _reported(analysis.image_detail, point.results, point.iou, point.score,
+                           _required(request, "image_id"))
+        label = request.query_params.get("label") or detail["predicted_label"]
+        if label not in point.results.document["labels"]:
+            raise ValidationFailed(f"The report has no label {label!r}.",
+                                   fields={"label": ["Unknown label."]})
+        labels = point.results.document["labels"]
+        row = [i["id"] for i in point.results.document["images"]].index(detail["image_id"])
+        score = float(point.results.scores[row, labels.index(label)])
+        return Response(heatmaps.heatmap(evaluation, detail, label, score))
+
+
+class EvaluationStopView(EvaluationViews, generics.GenericAPIView):
+    """Stop a queued or running evaluation (409 once it has ended)."""
+
+    @extend_schema(request=None, responses={200: EvaluationOut})
+    def post(self, request: Request, pk: str) -> Response:
+        """Stop it; the worker gives up at its next batch."""
+        evaluation = self.get_object()
+        if not commands.stop_evaluation(evaluation.tenant_id, evaluation.id, "user"):
+            raise WrongState(f"The evaluation is {evaluation.state}; only a queued or running "
+                             "evaluation can be stopped.")
+        evaluation.refresh_from_db()
+        return Response(EvaluationOut(evaluation).data)
+
+
+class EvaluationPreviewView(APIView):
+    """A test image behind a signed, short-lived link; the link is the only credential."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request: Request, token: str) -> HttpResponse:
+        """The image bytes."""
+        content, content_type = previews.open_preview(token)
+        response = HttpResponse(content, content_type=content_type)
+        response["Cache-Control"] = f"private, max-age={previews.ttl_s()}"
+        return response

@@ -31,6 +31,7 @@ PUBLIC_ROUTES = {
     "api/v1/schema/",
     "api/v1/docs/",
     "api/v1/billing/stripe/webhook/",  # Stripe calls it; the signature is its authentication
+    "api/v1/evaluation-previews/<str:token>/",  # a signed, short-lived link is its credential
 }
 # Lists that need a query parameter to answer at all.
 REQUIRED_QUERY = {"api/v1/billing/statements/": "?month=2026-01"}
@@ -105,7 +106,9 @@ def api_routes() -> list[Route]:
 
 
 ROUTES = api_routes()
-ROUTES_WITH_IDS = [r for r in ROUTES if r.parameters and r.path not in SHARED_ROUTES]
+# A public route with a parameter (a signed link) is its own credential: tested where it lives.
+ROUTES_WITH_IDS = [r for r in ROUTES
+                   if r.parameters and r.path not in SHARED_ROUTES | PUBLIC_ROUTES]
 PRIVATE_COLLECTIONS = [r for r in ROUTES
                        if not r.parameters and not r.public and "get" in r.methods]
 PRIVATE_CALLS = [(r, m) for r in ROUTES if not r.public for m in r.methods]

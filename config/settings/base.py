@@ -185,6 +185,10 @@ TASK_PROGRESS_INTERVAL_S = env.float("TASK_PROGRESS_INTERVAL_S", default=1.0)
 # writes a task's log to object storage (logs/<tenant>/<task>.log.gz) when the task ends.
 TASK_LOG_RETENTION_DAYS = env.int("TASK_LOG_RETENTION_DAYS", default=7)
 TASK_LOGS_PERSIST = env.bool("TASK_LOGS_PERSIST", default=False)
+# Every task that produces a model evaluates it on its test set (or hold-out split) afterwards.
+TASK_AUTO_EVALUATE = env.bool("TASK_AUTO_EVALUATE", default=True)
+# Evaluation image previews: signed links valid this long.
+EVALUATION_PREVIEW_TTL_S = env.int("EVALUATION_PREVIEW_TTL_S", default=300)
 
 # Request limits: JSON bodies are small; uploads have their own, larger ceiling.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1024 * 1024)

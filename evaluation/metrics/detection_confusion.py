@@ -45,7 +45,7 @@ import numpy as np
 from evaluation.metrics.coco import CocoResult
 from evaluation.metrics.coco_data import to_rles
 from evaluation.metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
-from evaluation.metrics.operating_point import iou_index
+from evaluation.metrics.operating_point import Score, base_score, iou_index, kept_by_score
 
 PAGE_SIZES = (10, 15, 20)
 MISSED, LOW_OVERLAP, BACKGROUND = "missed", "low_overlap", "background"
@@ -153,7 +153,7 @@ def _greedy(det: np.ndarray, gt: np.ndarray, iou: np.ndarray, image: np.ndarray,
     return taken_det, taken_gt, taken_iou
 
 
-def _assign(result: CocoResult, iou: float, score: float, low_iou: float,
+def _assign(result: CocoResult, iou: float, score: Score, low_iou: float,
             image_sizes: dict | None) -> _Assignment:
     """The assignment of the module docstring, vectorised across images."""
     if not result.params.use_cats:
@@ -166,7 +166,7 @@ def _assign(result: CocoResult, iou: float, score: float, low_iou: float,
     det_k, gt_k = _positions(tab.det_category, labels), _positions(tab.gt_category, labels)
     det_img = _positions(tab.det_image, result.params.img_ids)
     gt_img = _positions(tab.gt_image, result.params.img_ids)
-    kept = (tab.det_score >= score) & ~tab.det_ignored[t]
+    kept = kept_by_score(result, score, det_k) & ~tab.det_ignored[t]
     hit = tab.det_gt[t] >= 0
     regular = ~tab.gt_ignored
     row_of_gt = np.full(len(result.gt), -1, dtype=np.int64)
@@ -220,7 +220,7 @@ def _assign(result: CocoResult, iou: float, score: float, low_iou: float,
     ious = np.concatenate([tab.det_iou[t][tp], c_iou, l_iou, np.zeros(len(none))])
     pairs = np.unique(gt_img[regular] * n_k + gt_k[regular])
     return _Assignment(
-        iou=float(iou), score=float(score), low_iou=float(low_iou), labels=labels,
+        iou=float(iou), score=base_score(score), low_iou=float(low_iou), labels=labels,
         image_ids=np.asarray(result.params.img_ids, dtype=object),
         objects=np.bincount(gt_k[regular], minlength=n_k),
         image_counts=np.bincount(pairs % n_k, minlength=n_k) if n_k else np.zeros(0, int),
@@ -301,6 +301,13 @@ class DetectionConfusion:
                 mask = (a.true == k) & (a.pred == self._label_position(predicted_label)) & ~a.low
         return a.image_ids[np.unique(a.image[mask])].tolist()
 
+    def wrongly_predicted_images(self, predicted_label: Any) -> list[Any]:
+        """Sorted image ids where a kept detection of this label is not a match of its label:
+        another label's object, a low-overlap find or a false alarm."""
+        a, k = self._a, self._label_position(predicted_label)
+        mask = (a.pred == k) & ((a.true != k) | a.low)
+        return a.image_ids[np.unique(a.image[mask])].tolist()
+
     def subset(self, labels: list[Any]) -> "DetectionConfusion":
         """A view on these labels (in this order) as rows and columns; the rest counts as other."""
         positions = [self._label_position(label) for label in labels]
@@ -358,7 +365,7 @@ def _check_per_side(per_side: int) -> None:
         raise ValueError(f"per_side must be one of {', '.join(map(str, PAGE_SIZES))}")
 
 
-def detection_confusion(result: CocoResult, iou: float = 0.5, score: float = 0.5,
+def detection_confusion(result: CocoResult, iou: float = 0.5, score: Score = 0.5,
                         low_iou: float = 0.1, *, names: dict | None = None,
                         image_sizes: dict | None = None) -> DetectionConfusion:
     """The detection confusion matrix at IoU `iou` (of the grid) and score threshold `score`."""
@@ -398,7 +405,7 @@ def _box(boxes: np.ndarray, n: int) -> list[float]:
     return [float(v) for v in boxes[n]]
 
 
-def badcases(result: CocoResult, iou: float = 0.5, score: float = 0.5, *,
+def badcases(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
              true_label: Any = None, predicted_label: Any = None, kind: str | None = None,
              low_iou: float = 0.1, file_names: dict | None = None,
              image_sizes: dict | None = None) -> list[dict[str, Any]]:
@@ -464,3 +471,34 @@ def badcases(result: CocoResult, iou: float = 0.5, score: float = 0.5, *,
             "bbox": _box(result.gt.boxes, g), "bucket": names[bucket[mi[n]]],
             "predicted": found})
     return [out[image] for image in sorted(out)]
+
+
+OUTCOMES = ("matched", "confused", LOW_OVERLAP, MISSED, "false_alarm")
+
+
+def instances(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
+              low_iou: float = 0.1, image_sizes: dict | None = None) -> list[dict[str, Any]]:
+    """Every object and every kept detection once, with its outcome at the operating point.
+
+    One row per assignment event of the module docstring, in image order: "matched" (truth and
+    a detection of its label at IoU >= t), "confused" (truth taken by another label's
+    detection), "low_overlap", "missed" (truth only) and "false_alarm" (detection only).
+    """
+    a = _assign(result, iou, score, low_iou, image_sizes)
+    outcome = np.select([a.low, a.pred == -1, a.true == -1, a.true == a.pred], [2, 3, 4, 0],
+                        default=1)
+    order = np.lexsort((np.where(a.gt >= 0, a.gt, len(result.gt) + a.det), a.image))
+    gt_cats, dt_cats = result.gt.category_ids, result.dt.category_ids
+    rows = []
+    for n in order.tolist():
+        g, d = int(a.gt[n]), int(a.det[n])
+        rows.append({
+            "image_id": a.image_ids[a.image[n]], "outcome": OUTCOMES[outcome[n]],
+            "true_category_id": gt_cats[g] if g >= 0 else None,
+            "annotation_id": result.gt.ids[g] if g >= 0 else None,
+            "true_bbox": _box(result.gt.boxes, g) if g >= 0 else None,
+            "predicted_category_id": dt_cats[d] if d >= 0 else None,
+            "score": float(result.dt.scores[d]) if d >= 0 else None,
+            "predicted_bbox": _box(result.dt.boxes, d) if d >= 0 else None,
+            "iou": float(a.pair_iou[n]) if g >= 0 and d >= 0 else None})
+    return rows

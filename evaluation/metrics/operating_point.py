@@ -10,10 +10,13 @@ float, as in COCO: 0.9 means 0.8999999999999999.
 Greedy matching takes detections in descending score, so dropping every detection below a
 threshold never changes the matches of those above it: one matching at each IoU of the grid
 (done by `evaluate`) serves every score threshold, and moving a slider is a few array
-operations over the stored tables.
+operations over the stored tables. The threshold may also differ per label (`ScoreThresholds`,
+a validation task's per-label confidences): greedy matching within one label never looks at
+another label's detections, so the same argument holds label by label.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,36 @@ def iou_index(result: CocoResult, iou: float) -> int:
 
 
 @dataclass(frozen=True)
+class ScoreThresholds:
+    """A base score threshold and per-label exceptions (category id -> threshold)."""
+
+    base: float
+    per_label: Mapping[Any, float] = field(default_factory=dict)
+
+    def by_label(self, category_ids: Sequence[Any]) -> np.ndarray:
+        """The threshold of each category, in `category_ids` order."""
+        return np.array([float(self.per_label.get(c, self.base)) for c in category_ids],
+                        dtype=float)
+
+
+Score = float | ScoreThresholds
+
+
+def base_score(score: Score) -> float:
+    """The single threshold, or the base of per-label ones."""
+    return score.base if isinstance(score, ScoreThresholds) else float(score)
+
+
+def kept_by_score(result: CocoResult, score: Score, det_k: np.ndarray) -> np.ndarray:
+    """Which match-table detections (label positions `det_k`) reach their label's threshold."""
+    scores = result.matches.det_score
+    if not isinstance(score, ScoreThresholds):
+        return scores >= score
+    floors = score.by_label(result.cat_ids)
+    return scores >= (floors[det_k] if len(floors) else np.zeros(len(det_k)))
+
+
+@dataclass(frozen=True)
 class Figures:
     """Counts and ratios for one label, or pooled over all labels."""
 
@@ -59,7 +92,7 @@ class Figures:
 @dataclass(frozen=True)
 class OperatingPoint:
     iou: float
-    score: float
+    score: Score
     overall: Figures
     per_label: list[Figures]
 
@@ -74,13 +107,14 @@ def _label_indices(result: CocoResult) -> tuple[np.ndarray, np.ndarray]:
     return det_k, gt_k
 
 
-def operating_point(result: CocoResult, iou: float = 0.5, score: float = 0.5) -> OperatingPoint:
-    """P/R/F1 overall and per label at one IoU of the grid and one score threshold."""
+def operating_point(result: CocoResult, iou: float = 0.5, score: Score = 0.5) -> OperatingPoint:
+    """P/R/F1 overall and per label at one IoU of the grid and a score threshold (or one per
+    label)."""
     t = iou_index(result, iou)
     tables = result.matches
     det_k, gt_k = _label_indices(result)
     n_k = len(result.cat_ids)
-    kept = (tables.det_score >= score) & ~tables.det_ignored[t]
+    kept = kept_by_score(result, score, det_k) & ~tables.det_ignored[t]
     tp = np.bincount(det_k[kept & (tables.det_gt[t] >= 0)], minlength=n_k)
     det_count = np.bincount(det_k[kept], minlength=n_k)
     gt_count = np.bincount(gt_k[~tables.gt_ignored], minlength=n_k)
@@ -121,8 +155,10 @@ class ThresholdTable:
                 "recall": float(self.recall[i]), "f1": float(self.f1[i])}
 
 
-def _table(category_id: Any, scores: np.ndarray, matched: np.ndarray, gt_count: int
-           ) -> ThresholdTable:
+def table_from_scores(category_id: Any, scores: np.ndarray, matched: np.ndarray, gt_count: int
+                      ) -> ThresholdTable:
+    """The table of any scored decisions: `matched` says which were right, out of `gt_count`
+    positives (one-vs-rest classification uses it too)."""
     order = np.argsort(-scores, kind="mergesort")
     scores, matched = scores[order], matched[order]
     tp = np.cumsum(matched)
@@ -148,7 +184,7 @@ def threshold_tables(result: CocoResult, iou: float = 0.5) -> dict[Any, Threshol
     for k, cat in enumerate(result.cat_ids):
         rows = order[bounds[k]:bounds[k + 1]]
         rows = rows[counted[rows]]
-        out[cat] = _table(cat, tables.det_score[rows], matched[rows], int(gt_count[k]))
+        out[cat] = table_from_scores(cat, tables.det_score[rows], matched[rows], int(gt_count[k]))
     return out
 
 
@@ -157,7 +193,7 @@ def overall_threshold_table(result: CocoResult, iou: float = 0.5) -> ThresholdTa
     t = iou_index(result, iou)
     tables = result.matches
     counted = ~tables.det_ignored[t]
-    return _table(None, tables.det_score[counted], (tables.det_gt[t] >= 0)[counted],
+    return table_from_scores(None, tables.det_score[counted], (tables.det_gt[t] >= 0)[counted],
                   int(np.count_nonzero(~tables.gt_ignored)))
 
 
