@@ -28,6 +28,7 @@ api = [
     path("datasets/", datasets.DatasetListView.as_view()),
     path("datasets/<uuid:pk>/", datasets.DatasetDetailView.as_view()),
     path("datasets/<uuid:pk>/versions/", datasets.DatasetVersionListView.as_view()),
+    path("datasets/<uuid:pk>/corrections/", datasets.DatasetCorrectionListView.as_view()),
     path("billing/specs/", billing.ComputeSpecListView.as_view()),
     path("billing/specs/<uuid:pk>/", billing.ComputeSpecDetailView.as_view()),
     path("billing/wallet/", billing.WalletView.as_view()),

@@ -1,9 +1,10 @@
-"""State changes of datasets: upload, new version, validation, archive."""
+"""State changes of datasets: upload, new version, corrections, validation, archive."""
 
 import logging
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,11 +21,14 @@ from core.errors import (
     PermissionDenied,
     ValidationFailed,
     VersionConflict,
+    WrongState,
 )
 from core.tenancy import TenantAccess
 from datasets import archive
-from datasets.aggregates import UPLOADED, DatasetAggregate
+from datasets.aggregates import READY, UPLOADED, DatasetAggregate
+from datasets.corrections import Correction, Refused, rewrite
 from datasets.events import (
+    DatasetAnnotationCorrected,
     DatasetArchived,
     DatasetRejected,
     DatasetUploaded,
@@ -84,8 +88,9 @@ def _enqueue_validation(tenant_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
 def _record(tenant_id: uuid.UUID, upload: File, summary: archive.Summary, *,
             actor: str, user_id: uuid.UUID | None, project: object, name: str, kind: str,
             fmt: str, version: int, parent: uuid.UUID | None, builtin: bool,
-            enqueue: bool = True) -> Dataset:
-    """Store the checked zip, then append DatasetUploaded; the stored file goes if that fails."""
+            enqueue: bool = True, then: Sequence[object] = ()) -> Dataset:
+    """Store the checked zip, then append DatasetUploaded (and the events `then` names, in the
+    same transaction); the stored file goes if that fails."""
     dataset_id = uuid.uuid4()
     upload.seek(0)
     key = default_storage.save(f"datasets/{tenant_id}/{dataset_id}/v{version}.zip", upload)
@@ -99,7 +104,7 @@ def _record(tenant_id: uuid.UUID, upload: File, summary: archive.Summary, *,
                     storage_key=key, size_bytes=upload.size or 0,
                     file_count=summary.file_count, uncompressed_bytes=summary.uncompressed_bytes,
                     builtin=builtin, uploaded_by=str(user_id) if user_id else None,
-                ))
+                ), *then)
     except IntegrityError as exc:
         default_storage.delete(key)
         raise VersionConflict("Another version of this dataset was uploaded at the same time; "
@@ -123,22 +128,90 @@ def upload_dataset(access: TenantAccess, *, project: uuid.UUID, name: str, kind:
                    version=1, parent=None, builtin=False)
 
 
-def add_version(access: TenantAccess, dataset_id: object, upload: File) -> Dataset:
-    """A new version of a dataset (corrected annotations): same name, kind and format."""
+def _versionable(access: TenantAccess, dataset_id: object) -> Dataset:
+    """The tenant's own dataset, not archived: 404 otherwise, 403 for a built-in sample."""
     parent = (Dataset.objects.visible_to(access.tenant_id)
               .filter(pk=dataset_id, archived_at__isnull=True).first())
     if parent is None:
         raise NotFound("Dataset not found.")
     if parent.builtin:
         raise PermissionDenied(BUILTIN_READ_ONLY)
+    return parent
+
+
+def _next_version(tenant_id: uuid.UUID, parent: Dataset) -> int:
+    latest = (Dataset.objects.for_tenant(tenant_id).filter(origin=parent.origin)
+              .order_by("-version").values_list("version", flat=True).first())
+    return (latest or 0) + 1
+
+
+def add_version(access: TenantAccess, dataset_id: object, upload: File) -> Dataset:
+    """A new version of a dataset (corrected annotations): same name, kind and format."""
+    parent = _versionable(access, dataset_id)
     _require_upload_size(upload)
     summary = check_zip(upload)
-    latest = (Dataset.objects.for_tenant(access.tenant_id).filter(origin=parent.origin)
-              .order_by("-version").values_list("version", flat=True).first())
     return _record(access.tenant_id, upload, summary, actor=access.actor,
                    user_id=access.user_id, project=parent.project, name=parent.name,
-                   kind=parent.kind, fmt=parent.format, version=(latest or 0) + 1,
-                   parent=parent.id, builtin=False)
+                   kind=parent.kind, fmt=parent.format,
+                   version=_next_version(access.tenant_id, parent), parent=parent.id,
+                   builtin=False)
+
+
+def _require_correctable(access: TenantAccess, parent: Dataset) -> None:
+    if parent.state != READY:
+        raise WrongState(f"Dataset v{parent.version} is {parent.state}; only a validated (ready) "
+                         "dataset can be corrected. Wait for its validation, or upload a fixed "
+                         "version.")
+    newest = (Dataset.objects.for_tenant(access.tenant_id)
+              .filter(origin=parent.origin, archived_at__isnull=True)
+              .order_by("-version").first())
+    if newest is not None and newest.id != parent.id:
+        raise WrongState(f"Version {newest.version} ({newest.id}) is newer than version "
+                         f"{parent.version}; correct that one (or delete it if it is not "
+                         "wanted), so that no change is lost.")
+
+
+def correct_annotations(access: TenantAccess, dataset_id: object,
+                        corrections: Sequence[Correction], *, note: str = "",
+                        source: dict[str, str] | None = None,
+                        allow_new_labels: bool = False) -> Dataset:
+    """A new version of a ready dataset with some images' annotations corrected (E12).
+
+    The parent's zip is rewritten into a new one in the dataset's format (the parent stays
+    exactly as it was), stored as the next version with one DatasetAnnotationCorrected per
+    image, and validated like an upload. Only the newest version of a line can be corrected,
+    so that a second correction never drops the first.
+    """
+    parent = _versionable(access, dataset_id)
+    _require_correctable(access, parent)
+    work = Path(tempfile.mkdtemp(prefix="correct-", dir=work_dir()))
+    try:
+        local, rewritten = work / "parent.zip", work / "corrected.zip"
+        try:
+            with default_storage.open(parent.storage_key, "rb") as stored:
+                archive.copy_stream(stored, local)
+            changes = rewrite(local, rewritten, work, kind=parent.kind, fmt=parent.format,
+                              label_images={row["name"]: row["image_count"]
+                                            for row in parent.labels},
+                              corrections=corrections, allow_new_labels=allow_new_labels,
+                              limits=archive.ZipLimits.from_settings())
+        except Refused as exc:
+            raise ValidationFailed(exc.message, fields={exc.field: [exc.message]}) from exc
+        except (FileNotFoundError, archive.UnsafeArchive) as exc:
+            raise WrongState("The stored zip of this version cannot be read; upload a new "
+                             "version of the dataset.") from exc
+        facts = [DatasetAnnotationCorrected(
+            file_name=c.file_name, new_file_name=c.new_file_name, before=c.before,
+            after=c.after, note=note, source=source or {}) for c in changes]
+        version = _next_version(access.tenant_id, parent)
+        with open(rewritten, "rb") as fh:
+            upload = File(fh, name=f"v{version}.zip")
+            return _record(access.tenant_id, upload, check_zip(upload), actor=access.actor,
+                           user_id=access.user_id, project=parent.project, name=parent.name,
+                           kind=parent.kind, fmt=parent.format, version=version,
+                           parent=parent.id, builtin=False, then=facts)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def add_builtin(tenant_id: uuid.UUID, upload: File, *, name: str, kind: str,

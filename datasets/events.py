@@ -50,3 +50,17 @@ class DatasetRejected:
 @dataclass(frozen=True)
 class DatasetArchived:
     pass
+
+
+@event("DatasetAnnotationCorrected")
+@dataclass(frozen=True)
+class DatasetAnnotationCorrected:
+    """One image's annotation corrected; recorded on the new version it made, after its
+    DatasetUploaded (the parent version is named there and stays as it was)."""
+
+    file_name: str  # the image as the parent version names it
+    new_file_name: str  # where it is in this version (folders: the new label's folder)
+    before: dict  # {"label"} or {"annotations": [{"label", "bbox"}]}
+    after: dict  # the same shape; objects may carry "segmentation"
+    note: str
+    source: dict  # where the user saw the mistake: {"evaluation": id}, {"task": id} or {}

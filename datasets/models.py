@@ -68,3 +68,29 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class DatasetCorrection(models.Model):
+    """One corrected image (DatasetAnnotationCorrected), on the version the correction made."""
+
+    position = models.BigIntegerField(primary_key=True)  # the event's position in the log
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    dataset = models.UUIDField()  # the version it made
+    origin = models.UUIDField()  # the first version of the line
+    version = models.PositiveIntegerField()
+    parent = models.UUIDField(null=True, blank=True)
+    file_name = models.CharField(max_length=1024)
+    new_file_name = models.CharField(max_length=1024)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    note = models.TextField(blank=True, default="")
+    source = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    objects = models.Manager.from_queryset(TenantScopedQuerySet)()
+
+    class Meta:
+        indexes = [models.Index(fields=["origin", "position"], name="dataset_correction_line")]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} (v{self.version})"

@@ -1,7 +1,7 @@
-"""Dataset events -> the Dataset read model."""
+"""Dataset events -> the Dataset read model and its corrections."""
 
 from datasets.aggregates import INVALID, READY, VALIDATING
-from datasets.models import Dataset
+from datasets.models import Dataset, DatasetCorrection
 from eventlog import projections
 from eventlog.store import RecordedEvent
 
@@ -11,8 +11,8 @@ _RESULTS = {"DatasetValidated": READY, "DatasetRejected": INVALID}
 class DatasetList(projections.Projection):
     name = "datasets.datasets"
     event_types = {"DatasetUploaded", "DatasetValidationStarted", "DatasetValidated",
-                   "DatasetRejected", "DatasetArchived"}
-    models = [Dataset]
+                   "DatasetRejected", "DatasetArchived", "DatasetAnnotationCorrected"}
+    models = [Dataset, DatasetCorrection]
 
     def handle(self, event: RecordedEvent) -> None:
         data = event.data
@@ -43,7 +43,21 @@ class DatasetList(projections.Projection):
                            warnings=data["warnings"])
         elif event.type == "DatasetArchived":
             changes["archived_at"] = event.recorded_at
+        elif event.type == "DatasetAnnotationCorrected":
+            self._correction(event)
         Dataset.objects.unscoped().filter(id=event.stream_id).update(**changes)
+
+    @staticmethod
+    def _correction(event: RecordedEvent) -> None:
+        version = Dataset.objects.unscoped().get(pk=event.stream_id)
+        data = event.data
+        DatasetCorrection.objects.create(
+            position=event.position, tenant_id=event.tenant_id, dataset=event.stream_id,
+            origin=version.origin, version=version.version, parent=version.parent,
+            file_name=data["file_name"], new_file_name=data["new_file_name"],
+            before=data["before"], after=data["after"], note=data["note"],
+            source=data["source"], created_at=event.recorded_at,
+        )
 
 
 projections.register(DatasetList())

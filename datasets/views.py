@@ -1,4 +1,4 @@
-"""HTTP for datasets: upload, list, read, delete (archive) and versions."""
+"""HTTP for datasets: upload, list, read, delete (archive), versions and corrections."""
 
 import uuid
 
@@ -18,7 +18,8 @@ from accounts.permissions import RoleAllows, tenant_access
 from core.pagination import CursorPagination
 from datasets import commands
 from datasets.aggregates import STATES
-from datasets.models import Dataset
+from datasets.corrections import Correction, Obj
+from datasets.models import Dataset, DatasetCorrection
 
 SUPPORTED = {"classification": ("folders",), "detection": ("coco", "voc"),
              "segmentation": ("coco",)}
@@ -184,3 +185,120 @@ class DatasetVersionListView(DatasetViews, generics.ListCreateAPIView):
         data = valid(VersionIn, request)
         dataset = commands.add_version(tenant_access(request), pk, data["file"])
         return Response(DatasetOut(dataset).data, status=status.HTTP_201_CREATED)
+
+
+# --- corrections (E12) ---------------------------------------------------------------------------
+
+
+class ObjectIn(serializers.Serializer):
+    label = serializers.CharField(max_length=128, trim_whitespace=False)
+    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                                 help_text="[x, y, width, height] in pixels.")
+    segmentation = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()), required=False,
+        min_length=1, help_text="COCO polygons [[x1, y1, x2, y2, ...], ...]; optional: an "
+        "object keeping its box keeps its mask. VOC datasets take none.")
+
+
+class CorrectionItemIn(serializers.Serializer):
+    file_name = serializers.CharField(
+        max_length=1024, help_text="The image as the dataset and its evaluations name it "
+        "(folders: cat/0001.jpg; coco: the file_name in annotations.json; voc: "
+        "JPEGImages/0001.jpg).")
+    label = serializers.CharField(max_length=128, required=False, trim_whitespace=False,
+                                  help_text="Classification: the image's new label.")
+    annotations = ObjectIn(many=True, required=False, max_length=1000,
+                           help_text="Detection and segmentation: the image's full new list of "
+                           "objects, replacing the old one ([] for none).")
+
+
+class CorrectionIn(CorrectionItemIn):
+    file_name = serializers.CharField(max_length=1024, required=False,
+                                      help_text=CorrectionItemIn().fields["file_name"].help_text)
+    corrections = CorrectionItemIn(many=True, required=False, min_length=1, max_length=1000,
+                                   help_text="Several images at once, instead of file_name.")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    evaluation = serializers.UUIDField(required=False,
+                                       help_text="The evaluation whose badcase showed it.")
+    task = serializers.UUIDField(required=False,
+                                 help_text="The training task whose validation showed it.")
+    allow_new_labels = serializers.BooleanField(
+        default=False, help_text="Allow labels the dataset does not have yet (else a 400).")
+
+    def validate(self, data: dict) -> dict:
+        several = "corrections" in data
+        if several == ("file_name" in data):
+            raise serializers.ValidationError({"file_name": [
+                "Send file_name with label or annotations, or corrections: [...] for several "
+                "images."]})
+        if several and ({"label", "annotations"} & set(data)):
+            raise serializers.ValidationError({"corrections": [
+                "With corrections, put each image's label or annotations inside its item."]})
+        return data
+
+    def corrections_asked(self) -> list[Correction]:
+        data = self.validated_data
+        return [Correction(item["file_name"], item.get("label"), None if "annotations" not in item
+                           else tuple(Obj(o["label"], tuple(o["bbox"]), o.get("segmentation"))
+                                      for o in item["annotations"]))
+                for item in data.get("corrections", [data])]
+
+    def seen_in(self) -> dict[str, str]:
+        return {key: str(self.validated_data[key]) for key in ("evaluation", "task")
+                if key in self.validated_data}
+
+
+class CorrectionOut(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetCorrection
+        fields = ["dataset", "version", "parent", "file_name", "new_file_name", "before",
+                  "after", "note", "source", "created_at"]
+
+
+class CorrectedVersionOut(DatasetOut):
+    corrections = CorrectionOut(many=True, source="corrections_made",
+                                help_text="The corrections that made this version.")
+
+    class Meta(DatasetOut.Meta):
+        fields = [*DatasetOut.Meta.fields, "corrections"]
+
+
+class CorrectionPagination(CursorPagination):
+    ordering = "position"
+
+
+@extend_schema_view(get=extend_schema(parameters=[
+    OpenApiParameter("version", OpenApiTypes.INT, description="Only the corrections that made "
+                     "this version.")]))
+class DatasetCorrectionListView(DatasetViews, generics.ListCreateAPIView):
+    """GET: the corrections of the dataset's whole line (every version), oldest first.
+    POST: correct images of this version; answers with the new version it made (E12)."""
+
+    serializer_class = CorrectionOut
+    pagination_class = CorrectionPagination
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        dataset = self.get_object()
+        rows = DatasetCorrection.objects.for_tenant(tenant_access(request).tenant_id).filter(
+            origin=dataset.origin)
+        version = request.query_params.get("version")
+        if version:
+            if not version.isdigit():
+                raise serializers.ValidationError({"version": ["A version number, like 2."]})
+            rows = rows.filter(version=int(version))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(CorrectionOut(page, many=True).data)
+
+    @extend_schema(request={"application/json": CorrectionIn},
+                   responses={201: CorrectedVersionOut})
+    def post(self, request: Request, pk: str) -> Response:
+        self.get_object()
+        asked = CorrectionIn(data=request.data)
+        asked.is_valid(raise_exception=True)
+        access = tenant_access(request)
+        dataset = commands.correct_annotations(
+            access, pk, asked.corrections_asked(), note=asked.validated_data["note"],
+            source=asked.seen_in(), allow_new_labels=asked.validated_data["allow_new_labels"])
+        dataset.corrections_made = list(DatasetCorrection.objects.for_tenant(access.tenant_id)
+                                        .filter(dataset=dataset.id).order_by("position"))
+        return Response(CorrectedVersionOut(dataset).data, status=status.HTTP_201_CREATED)

@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A spec's kind and an evaluation's device are the same choice: one schema name for both.
+    "ENUM_NAME_OVERRIDES": {"ComputeKindEnum": ["cpu", "gpu"]},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
