@@ -9,6 +9,7 @@ from core.views import not_found
 from datasets import views as datasets
 from evaluation import views as evaluations
 from eventlog.api import EventFeedView
+from serving import views as services
 from tasklogs import views as tasklogs_views
 from tasks import views as tasks
 
@@ -68,6 +69,15 @@ api = [
     path("evaluations/<uuid:pk>/heatmap/", evaluations.EvaluationHeatmapView.as_view()),
     path("evaluations/<uuid:pk>/stop/", evaluations.EvaluationStopView.as_view()),
     path("evaluation-previews/<str:token>/", evaluations.EvaluationPreviewView.as_view()),
+    path("services/", services.ServiceListView.as_view()),
+    path("services/<uuid:pk>/", services.ServiceDetailView.as_view()),
+    path("services/<uuid:pk>/stop/", services.ServiceStopView.as_view()),
+    path("services/<uuid:pk>/model/", services.ServiceModelView.as_view()),
+    path("services/<uuid:pk>/key/", services.ServiceKeyView.as_view()),
+    path("services/<uuid:pk>/predict/", services.ServicePredictView.as_view()),
+    path("services/<uuid:pk>/monitoring/", services.ServiceMonitoringView.as_view()),
+    path("services/<uuid:pk>/events/", services.ServiceEventsView.as_view()),
+    path("services/<uuid:pk>/logs/", services.ServiceLogView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]

@@ -58,3 +58,11 @@ class PayloadTooLarge(ApiError):
 
 class Throttled(ApiError):
     status, code, default_message = 429, "throttled", "Too many requests; slow down."
+
+
+class Unavailable(ApiError):
+    status, code, default_message = 503, "unavailable", "Try again shortly."
+
+
+class InternalError(ApiError):
+    status, code, default_message = 500, "internal_error", "Something failed on our side."

@@ -3,6 +3,7 @@
     metrics(results, iou=0.5, score=0.5)       # the Evaluation's "metrics" (API.md)
     predictions(results)                       # COCO results list / top labels per image
     badcases(results, iou, score, true_label=, predicted_label=, kind=, iou_type="bbox")
+    badcase_page(results, iou, score, ..., offset=0, limit=50)  # (count, one page's entries)
     confusion(results, iou, score, iou_type="bbox")  # label x prediction (+ missed, ...)
 
 Moving the IoU or the score threshold re-reads the stored match tables; nothing is re-run.
@@ -190,29 +191,40 @@ def badcases(results: Results, iou: float, score: Score, *, true_label: str | No
     A label the report does not know matches nothing (an empty list, not an error).
     `iou_type` "segm" lists false-positive and missed masks (segmentation results only).
     """
+    return badcase_page(results, iou, score, true_label=true_label,
+                        predicted_label=predicted_label, kind=kind, iou_type=iou_type,
+                        low_iou=low_iou)[1]
+
+
+def badcase_page(results: Results, iou: float, score: Score, *, true_label: str | None = None,
+                 predicted_label: str | None = None, kind: str | None = None,
+                 iou_type: str = "bbox", low_iou: float = 0.1, offset: int = 0,
+                 limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """How many images `badcases` lists, and its entries offset .. offset + limit (None: all);
+    for detection only the page's entries are built."""
     if results.is_classification:
-        return _classification_badcases(results, true_label, predicted_label, kind)
+        found = _classification_badcases(results, true_label, predicted_label, kind)
+        return len(found), found[offset:None if limit is None else offset + limit]
     from evaluation.metrics import detection_confusion
 
     filters = {}
     for name, label in (("true_label", true_label), ("predicted_label", predicted_label)):
         if label is not None:
             if label not in results.category_of:
-                return []
+                return 0, []
             filters[name] = results.category_of[label]
     sizes = image_sizes(results.document["gt"]) if iou_type == "segm" else None
-    entries = detection_confusion.badcases(coco_for(results, iou_type), iou, score, kind=kind,
-                                           low_iou=low_iou, file_names=results.file_names,
-                                           image_sizes=sizes, **filters)
-    return [_name_detection_entry(results, e) for e in entries
-            if e["false_positives"] or e["missed"]]
+    count, entries = detection_confusion.badcase_page(
+        coco_for(results, iou_type), iou, score, kind=kind, low_iou=low_iou,
+        file_names=results.file_names, image_sizes=sizes, offset=offset, limit=limit, **filters)
+    return count, [_name_detection_entry(results, e) for e in entries]
 
 
 def badcase_count(results: Results, iou: float, score: Score, low_iou: float = 0.1) -> int:
     """Images with at least one error at the operating point: of masks when there are masks."""
-    if not results.is_classification and results.coco_mask is not None:
-        return len(badcases(results, iou, score, iou_type="segm", low_iou=low_iou))
-    return len(badcases(results, iou, score, low_iou=low_iou))
+    segm = not results.is_classification and results.coco_mask is not None
+    return badcase_page(results, iou, score, iou_type="segm" if segm else "bbox",
+                        low_iou=low_iou, limit=0)[0]
 
 
 # --- confusion ----------------------------------------------------------------------------------

@@ -160,15 +160,25 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def paged(request: Request, items: list[Any], default: int = DEFAULT_PAGE) -> dict[str, Any]:
-    """`{"results", "next", "count"}` for one `?offset=&limit=` page of `items`."""
-    offset = _int(request, "offset", 0, 0, 10**9)
-    limit = _int(request, "limit", default, 1, MAX_PAGE)
+def page_asked(request: Request, default: int = DEFAULT_PAGE) -> tuple[int, int]:
+    """`?offset=&limit=`: the first item and how many."""
+    return _int(request, "offset", 0, 0, 10**9), _int(request, "limit", default, 1, MAX_PAGE)
+
+
+def page_body(request: Request, offset: int, limit: int, count: int, page: list[Any]
+              ) -> dict[str, Any]:
+    """`{"results", "next", "count"}` for the page at offset of `count` items."""
     following = None
-    if offset + limit < len(items):
+    if offset + limit < count:
         query = {**request.query_params.dict(), "offset": offset + limit, "limit": limit}
         following = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
-    return {"results": items[offset:offset + limit], "next": following, "count": len(items)}
+    return {"results": page, "next": following, "count": count}
+
+
+def paged(request: Request, items: list[Any], default: int = DEFAULT_PAGE) -> dict[str, Any]:
+    """`{"results", "next", "count"}` for one `?offset=&limit=` page of `items`."""
+    offset, limit = page_asked(request, default)
+    return page_body(request, offset, limit, len(items), items[offset:offset + limit])
 
 
 class _Point:
@@ -254,11 +264,12 @@ class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
         if kind is not None and kind not in BADCASE_KINDS:
             raise ValidationFailed("kind must be false_positive or missed.",
                                    fields={"kind": [f"Not one of {', '.join(BADCASE_KINDS)}."]})
-        found = reports.badcases(point.results, point.iou, point.score,
-                                 true_label=params.get("true_label") or None,
-                                 predicted_label=params.get("predicted_label") or None,
-                                 kind=kind, iou_type=point.iou_type, low_iou=point.low_iou)
-        return Response(paged(request, found))
+        offset, limit = page_asked(request)
+        count, page = reports.badcase_page(
+            point.results, point.iou, point.score, true_label=params.get("true_label") or None,
+            predicted_label=params.get("predicted_label") or None, kind=kind,
+            iou_type=point.iou_type, low_iou=point.low_iou, offset=offset, limit=limit)
+        return Response(page_body(request, offset, limit, count, page))
 
 
 class EvaluationConfusionView(EvaluationViews, generics.GenericAPIView):

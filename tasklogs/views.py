@@ -148,10 +148,14 @@ class TaskLogView(APIView):
             "results": _LINES, "next_after": serializers.IntegerField()}),
             (200, "text/plain"): OpenApiTypes.STR},
     )
+    def owner_exists(self, tenant_id: object, pk: str) -> bool:
+        """The task whose logs these are is the caller's tenant's."""
+        return Task.objects.for_tenant(tenant_id).filter(id=pk).exists()
+
     def get(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
         tenant_id = tenant_access(request).tenant_id
-        if not Task.objects.for_tenant(tenant_id).filter(id=pk).exists():
-            raise NotFound("Task not found.")
+        if not self.owner_exists(tenant_id, pk):
+            raise NotFound(f"{self.resource.capitalize()} not found.")
         query = LogQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         wanted = query.log_filter()

@@ -250,7 +250,28 @@ def an_evaluation(api: Api, owner: Account) -> Owned:
     return Owned(Evaluation, str(evaluation.id), still_works)
 
 
+def a_service(api: Api, owner: Account) -> Owned:
+    """A service read-model row as a running service's projection leaves it."""
+    from django.utils import timezone
+
+    from serving.models import Service
+
+    now = timezone.now()
+    service = Service.objects.create(
+        id=uuid.uuid4(), tenant_id=owner.tenant_id, project_id=uuid.uuid4(),
+        model_id=uuid.uuid4(), name="secret service", spec_id=uuid.uuid4(), spec_name="cpu",
+        billing_mode="postpaid", max_runtime_s=7200, instance_count=1, state="running",
+        created_at=now, updated_at=now, last_position=0)
+
+    def still_works() -> None:
+        body = api.as_(owner).get(f"/api/v1/services/{service.id}/").json()
+        assert (body["state"], body["name"]) == ("running", "secret service")
+
+    return Owned(Service, str(service.id), still_works)
+
+
 FACTORIES: dict[str, Callable[[Api, Account], Owned]] = {
+    "services/": a_service,
     "models/": a_trained_model,
     "projects/": a_project,
     "tokens/": a_token,

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "tasks",
     "evaluation",
     "tasklogs",
+    "serving",
 ]
 
 MIDDLEWARE = [
@@ -120,7 +121,8 @@ else:
 # dramatiq: RabbitMQ or Redis URL in production; empty runs an in-process worker.
 DRAMATIQ_BROKER_URL = env.str("DRAMATIQ_BROKER_URL", default="")
 INPROCESS_WORKER = env.bool("INPROCESS_WORKER", default=not DRAMATIQ_BROKER_URL)
-WORKER_THREADS = env.int("WORKER_THREADS", default=2)
+# Each running service instance holds a thread: 4 leaves room for training beside one service.
+WORKER_THREADS = env.int("WORKER_THREADS", default=4)
 
 # Object storage: S3 when a bucket is named, local disk under DATA_DIR otherwise.
 S3_BUCKET = env.str("S3_BUCKET", default="")
@@ -187,6 +189,16 @@ TASK_LOG_RETENTION_DAYS = env.int("TASK_LOG_RETENTION_DAYS", default=7)
 TASK_LOGS_PERSIST = env.bool("TASK_LOGS_PERSIST", default=False)
 # Every task that produces a model evaluates it on its test set (or hold-out split) afterwards.
 TASK_AUTO_EVALUATE = env.bool("TASK_AUTO_EVALUATE", default=True)
+# Prediction services: batching, queue limits, and how long a prediction may wait.
+SERVING_TRANSPORT = env.str("SERVING_TRANSPORT", default="redis" if REDIS_URL else "memory")
+SERVING_MAX_BATCH = env.int("SERVING_MAX_BATCH", default=16)
+SERVING_BATCH_WINDOW_MS = env.float("SERVING_BATCH_WINDOW_MS", default=5.0)
+SERVING_MAX_QUEUE = env.int("SERVING_MAX_QUEUE", default=64)  # waiting requests per instance
+SERVING_REQUEST_TIMEOUT_S = env.float("SERVING_REQUEST_TIMEOUT_S", default=30.0)
+SERVING_MAX_IMAGE_BYTES = env.int("SERVING_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+SERVING_MAX_INSTANCES = env.int("SERVING_MAX_INSTANCES", default=4)
+SERVING_MONITOR_FLUSH_S = env.float("SERVING_MONITOR_FLUSH_S", default=5.0)
+SERVING_WATCHDOG_INTERVAL_S = env.float("SERVING_WATCHDOG_INTERVAL_S", default=30.0)
 # Evaluation image previews: signed links valid this long.
 EVALUATION_PREVIEW_TTL_S = env.int("EVALUATION_PREVIEW_TTL_S", default=300)
 

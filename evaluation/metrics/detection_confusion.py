@@ -405,6 +405,22 @@ def _box(boxes: np.ndarray, n: int) -> list[float]:
     return [float(v) for v in boxes[n]]
 
 
+def _column(values: np.ndarray, rows: np.ndarray) -> list:
+    """values[rows] as Python values (rows -1: any value, for the caller to ignore)."""
+    if len(values) == 0:
+        return [None] * len(rows)
+    return values[np.maximum(rows, 0)].tolist()
+
+
+def _fill_overlaps(result: CocoResult, a: _Assignment, fp: np.ndarray, fp_gt: np.ndarray,
+                   fp_iou: np.ndarray, low_iou: float, image_sizes: dict | None) -> None:
+    """False positives on the background (fp_gt -1): the ground truth they overlap most."""
+    on_bg = fp_gt < 0
+    if on_bg.any():
+        fp_gt[on_bg], fp_iou[on_bg] = _best_overlaps(result, a.det[fp][on_bg], low_iou,
+                                                     image_sizes)
+
+
 def badcases(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
              true_label: Any = None, predicted_label: Any = None, kind: str | None = None,
              low_iou: float = 0.1, file_names: dict | None = None,
@@ -417,6 +433,18 @@ def badcases(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
     its predicted label is that of the detection it was confused with or found at low overlap,
     if any. `true_label`, `predicted_label` and `kind` keep the entries that match.
     """
+    return badcase_page(result, iou, score, true_label=true_label,
+                        predicted_label=predicted_label, kind=kind, low_iou=low_iou,
+                        file_names=file_names, image_sizes=image_sizes)[1]
+
+
+def badcase_page(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
+                 true_label: Any = None, predicted_label: Any = None, kind: str | None = None,
+                 low_iou: float = 0.1, file_names: dict | None = None,
+                 image_sizes: dict | None = None, offset: int = 0, limit: int | None = None
+                 ) -> tuple[int, list[dict[str, Any]]]:
+    """How many images `badcases` lists, and its entries offset .. offset + limit (all when
+    limit is None). Only the page's entries are built: the count is a few array operations."""
     if kind is not None and kind not in BADCASE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(BADCASE_KINDS)}")
     a = _assign(result, iou, score, low_iou, image_sizes)
@@ -426,51 +454,57 @@ def badcases(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
     fp = np.flatnonzero(errors & (a.det >= 0))
     fp = fp[np.lexsort((a.det[fp], -result.dt.scores[a.det[fp]]))]  # best score first
     fp_gt, fp_iou = a.gt[fp].copy(), a.pair_iou[fp].copy()
-    on_bg = a.gt[fp] < 0
-    if on_bg.any():
-        fp_gt[on_bg], fp_iou[on_bg] = _best_overlaps(result, a.det[fp][on_bg], low_iou,
-                                                     image_sizes)
+    if true_label is not None:  # the filter needs every false positive's true label
+        _fill_overlaps(result, a, fp, fp_gt, fp_iou, low_iou, image_sizes)
     gt_cats, dt_cats = result.gt.category_ids, result.dt.category_ids
     mi = np.flatnonzero(errors & (a.gt >= 0))
     mi = mi[np.argsort(a.gt[mi], kind="stable")]  # annotation input order
-    fp_true = [gt_cats[g] if g >= 0 else None for g in fp_gt.tolist()]
-    mi_pred = [dt_cats[d] if d >= 0 else None for d in a.det[mi].tolist()]
     keep_fp = np.full(len(fp), kind != "missed")
     keep_mi = np.full(len(mi), kind != "false_positive")
     if true_label is not None:
+        fp_true = [gt_cats[g] if g >= 0 else None for g in fp_gt.tolist()]
         keep_fp &= _equal(fp_true, true_label)
         keep_mi &= _equal(gt_cats[a.gt[mi]].tolist(), true_label)
     if predicted_label is not None:
+        mi_pred = [dt_cats[d] if d >= 0 else None for d in a.det[mi].tolist()]
         keep_fp &= _equal(dt_cats[a.det[fp]].tolist(), predicted_label)
         keep_mi &= _equal(mi_pred, predicted_label)
+    fp, fp_gt, fp_iou, mi = fp[keep_fp], fp_gt[keep_fp], fp_iou[keep_fp], mi[keep_mi]
+    images = np.unique(np.concatenate([a.image[fp], a.image[mi]]))
+    shown = images[offset:None if limit is None else offset + limit]
+    if len(shown) < len(images):  # only the rows of the page's images
+        on_page = np.zeros(len(a.image_ids), dtype=bool)
+        on_page[shown] = True
+        rows = on_page[a.image[fp]]
+        fp, fp_gt, fp_iou, mi = fp[rows], fp_gt[rows], fp_iou[rows], mi[on_page[a.image[mi]]]
+    if true_label is None:
+        _fill_overlaps(result, a, fp, fp_gt, fp_iou, low_iou, image_sizes)
     out: dict[int, dict[str, Any]] = {}
-
-    def entry(image: int) -> dict[str, Any]:
-        if image not in out:
-            image_id = a.image_ids[image]
-            out[image] = {"image_id": image_id, "false_positives": [], "missed": []}
-            if file_names is not None:
-                out[image]["file_name"] = file_names.get(image_id)
-        return out[image]
-
-    for n in np.flatnonzero(keep_fp).tolist():
-        d, g = int(a.det[fp[n]]), int(fp_gt[n])
-        overlaps = None if g < 0 else {"annotation_id": result.gt.ids[g],
-                                       "category_id": gt_cats[g], "iou": float(fp_iou[n])}
-        entry(int(a.image[fp[n]]))["false_positives"].append({
-            "category_id": dt_cats[d], "bbox": _box(result.dt.boxes, d),
-            "score": float(result.dt.scores[d]), "bucket": names[bucket[fp[n]]],
-            "overlaps": overlaps})
-    for n in np.flatnonzero(keep_mi).tolist():
-        g, d = int(a.gt[mi[n]]), int(a.det[mi[n]])
-        found = None if d < 0 else {"category_id": dt_cats[d], "bbox": _box(result.dt.boxes, d),
-                                    "score": float(result.dt.scores[d]),
-                                    "iou": float(a.pair_iou[mi[n]])}
-        entry(int(a.image[mi[n]]))["missed"].append({
-            "annotation_id": result.gt.ids[g], "category_id": gt_cats[g],
-            "bbox": _box(result.gt.boxes, g), "bucket": names[bucket[mi[n]]],
-            "predicted": found})
-    return [out[image] for image in sorted(out)]
+    for image, image_id in zip(shown.tolist(), a.image_ids[shown].tolist(), strict=True):
+        out[image] = {"image_id": image_id, "false_positives": [], "missed": []}
+        if file_names is not None:
+            out[image]["file_name"] = file_names.get(image_id)
+    # Python values column by column (tolist), not numpy scalars field by field
+    gt_ids, scores = result.gt.ids, result.dt.scores
+    det = a.det[fp]
+    for image, g, v, b, cat, box, s, ann, true_cat in zip(
+            a.image[fp].tolist(), fp_gt.tolist(), fp_iou.tolist(), bucket[fp].tolist(),
+            dt_cats[det].tolist(), result.dt.boxes[det].tolist(), scores[det].tolist(),
+            _column(gt_ids, fp_gt), _column(gt_cats, fp_gt), strict=True):
+        overlaps = None if g < 0 else {"annotation_id": ann, "category_id": true_cat, "iou": v}
+        out[image]["false_positives"].append({"category_id": cat, "bbox": box, "score": s,
+                                              "bucket": names[b], "overlaps": overlaps})
+    gt, det = a.gt[mi], a.det[mi]
+    for image, d, v, b, ann, cat, box, p_cat, p_box, p_score in zip(
+            a.image[mi].tolist(), det.tolist(), a.pair_iou[mi].tolist(), bucket[mi].tolist(),
+            gt_ids[gt].tolist(), gt_cats[gt].tolist(), result.gt.boxes[gt].tolist(),
+            _column(dt_cats, det), _column(result.dt.boxes, det), _column(scores, det),
+            strict=True):
+        found = None if d < 0 else {"category_id": p_cat, "bbox": p_box, "score": p_score,
+                                    "iou": v}
+        out[image]["missed"].append({"annotation_id": ann, "category_id": cat, "bbox": box,
+                                     "bucket": names[b], "predicted": found})
+    return len(images), [out[image] for image in shown.tolist()]
 
 
 OUTCOMES = ("matched", "confused", LOW_OVERLAP, MISSED, "false_alarm")

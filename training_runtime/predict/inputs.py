@@ -71,7 +71,10 @@ def _from_array(array: np.ndarray, where: str) -> Tensor:
 
 def to_tensor(image: ImageInput, where: str = "image") -> Tensor:
     """The RGB image as a CxHxW uint8 tensor, or InvalidImageError."""
-    if isinstance(image, Image.Image):
+    if isinstance(image, Tensor) and image.dtype == torch.uint8 and image.dim() == 3 \
+            and image.shape[0] == 3:  # already decoded (a server decodes before it batches)
+        tensor = image
+    elif isinstance(image, Image.Image):
         tensor = F.pil_to_tensor(upright(image).convert("RGB"))
     elif isinstance(image, np.ndarray):
         tensor = _from_array(image, where)

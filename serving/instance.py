@@ -1,0 +1,179 @@
+"""An instance of a service: a worker that loads the model once and answers micro-batches.
+
+    run(service_id, number)     # from the serving actor; returns why it ended
+
+The loop takes a micro-batch from the service's queue (serving.transport), predicts the images
+that decode in one forward pass, and answers each request (an image that does not decode gets
+its own 400 reason; the others are unaffected). Between batches, at most every CONTROL_S, it
+reads the service row: it leaves when the service stops, switches model when an update asks
+(requests wait in the queue meanwhile, none is dropped), keeps the billing meter's heartbeat and
+stops the service when its maximum running time has passed. The last instance to leave a
+stopped service answers what is still queued with 503.
+"""
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from billing import api as billing
+from core import context
+from core.nodes import node_name
+from serving import commands
+from serving.models import Service
+from serving.transport import decode_image, transport
+
+log = logging.getLogger("serving.instance")
+CONTROL_S = 0.5
+HEARTBEAT_S = 10.0
+BLOCK_S = 0.2
+
+
+def _load(model_id: str, into: Path) -> Any:
+    from tasks import artifacts
+    from tasks.models import TrainedModel
+    from training_runtime.predict import Predictor
+
+    model = TrainedModel.objects.unscoped().get(id=model_id)
+    folder = artifacts.fetch(model.artifact_key, into / model_id)
+    return Predictor.load(folder, _device())
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def answer(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The replies to a micro-batch, in its order: predictions, or a per-image error."""
+    from training_runtime.predict import InvalidImageError
+    from training_runtime.predict.inputs import to_tensor
+
+    replies: list[dict[str, Any] | None] = [None] * len(batch)
+    images, rows = [], []
+    for i, request in enumerate(batch):
+        try:
+            image = to_tensor(decode_image(request["image"]), where="image")
+        except (InvalidImageError, ValueError) as exc:
+            replies[i] = {"ok": False, "code": "invalid_image", "message": str(exc)}
+            continue
+        images.append(image)
+        rows.append(i)
+    if images:
+        # one forward pass; each request's own confidence filter is applied after it
+        floor = min(batch[i]["min_score"] for i in rows)
+        top_k = max(batch[i]["top_k"] for i in rows)
+        found = predictor.predict(images, top_k=top_k, min_score=floor)
+        for i, predictions in zip(rows, found, strict=True):
+            wanted = [p for p in predictions if p["score"] >= batch[i]["min_score"]]
+            if predictor.scenario == "classification":
+                wanted = wanted[:batch[i]["top_k"]]
+            replies[i] = {"ok": True, "predictions": wanted}
+    return [r for r in replies if r is not None]
+
+
+class _Instance:
+    def __init__(self, row: Service, number: int, node: str, workdir: Path) -> None:
+        self.row, self.number, self.node, self.workdir = row, number, node, workdir
+        self.model_id = str(row.model_id)
+        self.predictor: Any = None
+        self.last_control = self.last_beat = 0.0
+
+    def serve(self) -> str:
+        queue = transport()
+        service_id = str(self.row.id)
+        max_batch = settings.SERVING_MAX_BATCH
+        window = settings.SERVING_BATCH_WINDOW_MS / 1000
+        while True:
+            batch = queue.take(service_id, max_batch, window, BLOCK_S)
+            if batch:
+                try:
+                    replies = answer(self.predictor, batch)
+                except Exception as exc:  # a failure of ours: the batch's callers get a 500
+                    log.exception("prediction failed on service %s", service_id)
+                    replies = [{"ok": False, "code": "internal_error",
+                                "message": f"{type(exc).__name__}: {exc}"}] * len(batch)
+                for request, reply in zip(batch, replies, strict=True):
+                    queue.reply(request["request_id"], {**reply, "model": self.model_id})
+            ended = self.control()
+            if ended is not None:
+                return ended
+
+    def control(self) -> str | None:
+        """Between batches: stop, update, heartbeat, maximum running time."""
+        now = time.monotonic()
+        if now - self.last_control < CONTROL_S:
+            return None
+        self.last_control = now
+        row = Service.objects.unscoped().get(id=self.row.id)
+        if row.state in ("stopping", "stopped", "failed"):
+            return row.stop_reason or row.state
+        if now - self.last_beat >= HEARTBEAT_S and row.meter_id:
+            billing.heartbeat(row.meter_id)
+            self.last_beat = now
+        if str(row.model_id) != self.model_id:
+            self.switch(str(row.model_id))
+        elapsed = (timezone.now() - row.created_at).total_seconds()
+        if elapsed >= row.max_runtime_s:
+            commands.request_stop(row.tenant_id, row.id, "max_runtime", "system:serving")
+        return None
+
+    def switch(self, model_id: str) -> None:
+        log.info("instance %s switches to model %s", self.number, model_id)
+        self.predictor = _load(model_id, self.workdir)
+        self.model_id = model_id
+        commands.instance_ready(self.row.tenant_id, self.row.id, self.number, model_id)
+
+
+def _drain(service_id: str) -> None:
+    """Answer what is still queued for a service that no instance serves any more."""
+    queue = transport()
+    while batch := queue.take(service_id, 100, 0.0, 0.01):
+        for request in batch:
+            queue.reply(request["request_id"], {"ok": False, "code": "service_stopped",
+                                                "message": "The service stopped."})
+
+
+def run(service_id: str, number: int) -> str:
+    """Serve one instance of a service until it stops; why it ended, or "skipped"."""
+    row = Service.objects.unscoped().filter(id=service_id).first()
+    if row is None:
+        return "skipped"
+    node = node_name()
+    if commands.instance_started(row.tenant_id, row.id, number, node) is None:
+        return "skipped"
+    from tasklogs import api as tasklogs
+
+    reason = "failed"
+    with (context.scope(actor=f"worker:{node}", correlation_id=service_id),
+          tasklogs.capture(row.tenant_id, row.id, node),
+          tempfile.TemporaryDirectory(prefix="service-") as tmp):
+        instance = _Instance(row, number, node, Path(tmp))
+        try:
+            log.info("instance %s of service %s loads model %s", number, row.name, row.model_id)
+            instance.predictor = _load(instance.model_id, Path(tmp))
+        except Exception as exc:
+            log.exception("instance %s could not load the model", number)
+            commands.fail(row.tenant_id, row.id, "model_unavailable",
+                          f"The model could not be loaded: {type(exc).__name__}: {exc}")
+            commands.instance_exited(row.tenant_id, row.id, number, "failed")
+            _drain(service_id)
+            return "failed"
+        commands.instance_ready(row.tenant_id, row.id, number, instance.model_id)
+        log.info("instance %s serves", number)
+        try:
+            reason = instance.serve()
+        finally:
+            log.info("instance %s leaves (%s)", number, reason)
+            commands.instance_exited(row.tenant_id, row.id, number, reason)
+            still = Service.objects.unscoped().get(id=row.id)
+            if still.state in ("stopped", "failed"):
+                _drain(service_id)
+            close_old_connections()
+    return reason

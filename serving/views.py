@@ -1,0 +1,359 @@
+"""HTTP for prediction services: publish, list, detail, stop, update, key, monitoring, events,
+logs, and the prediction route (tenant token or the service's key).
+
+The web process never loads a model: a prediction is checked (size, that it is an image), queued
+for the service's instances (serving.transport) and answered when an instance replies. When more
+requests wait than the instances can take (SERVING_MAX_QUEUE per instance) the answer is 429 with
+Retry-After at once, never a timeout.
+"""
+
+import binascii
+import io
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from PIL import Image, UnidentifiedImageError
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import valid
+from accounts.authentication import BearerTokenAuthentication, SessionAuthentication
+from accounts.permissions import RoleAllows, tenant_access
+from accounts.roles import can
+from core.errors import (
+    InternalError,
+    NotFound,
+    PayloadTooLarge,
+    Throttled,
+    Unavailable,
+    ValidationFailed,
+    WrongState,
+)
+from eventlog.store import read_log
+from serving import commands, monitoring
+from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
+from serving.models import Service, ServiceInstance, ServiceUpdate
+from serving.transport import encode_image, transport
+from tasklogs.views import TaskLogView
+
+
+class ServiceIn(serializers.Serializer):
+    model = serializers.UUIDField()
+    name = serializers.CharField(min_length=1, max_length=100)
+    spec = serializers.CharField(max_length=64)
+    billing_mode = serializers.ChoiceField(choices=("postpaid", "prepaid"), required=False)
+    max_runtime_s = serializers.IntegerField(required=False)
+    instances = serializers.IntegerField(required=False)
+
+
+class ServiceUpdateIn(serializers.Serializer):
+    model = serializers.UUIDField()
+
+
+class ServiceOut(serializers.ModelSerializer):
+    project = serializers.UUIDField(source="project_id")
+    model = serializers.UUIDField(source="model_id")
+    spec = serializers.UUIDField(source="spec_id")
+    instances = serializers.IntegerField(source="instance_count")
+    stops_at = serializers.SerializerMethodField()
+    failure = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Service
+        fields = ["id", "name", "state", "project", "model", "spec", "spec_name",
+                  "billing_mode", "max_runtime_s", "instances", "key_prefix", "stop_reason",
+                  "failure", "created_at", "running_at", "stopped_at", "stops_at"]
+
+    def get_stops_at(self, service: Service) -> str | None:
+        """When the maximum running time ends (while it has not stopped)."""
+        if service.stopped_at is not None:
+            return None
+        return serializers.DateTimeField().to_representation(
+            service.created_at + timedelta(seconds=service.max_runtime_s))
+
+    def get_failure(self, service: Service) -> dict[str, str] | None:
+        """Why it failed, when it did."""
+        if not service.failure_code:
+            return None
+        return {"code": service.failure_code, "message": service.failure_message}
+
+
+class InstanceOut(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_id")
+
+    class Meta:
+        model = ServiceInstance
+        fields = ["number", "state", "node", "model", "started_at", "ready_at", "exited_at",
+                  "exit_reason"]
+
+
+class UpdateOut(serializers.ModelSerializer):
+    from_model = serializers.UUIDField(source="from_model_id")
+    to_model = serializers.UUIDField(source="to_model_id")
+
+    class Meta:
+        model = ServiceUpdate
+        fields = ["id", "from_model", "to_model", "state", "started_at", "finished_at"]
+
+
+def detail(service: Service) -> dict[str, Any]:
+    """A service with its instances and update records."""
+    body = ServiceOut(service).data
+    instances = ServiceInstance.objects.for_tenant(service.tenant_id).filter(
+        service_id=service.id).order_by("number")
+    updates = ServiceUpdate.objects.for_tenant(service.tenant_id).filter(
+        service_id=service.id).order_by("started_at")
+    body["instance_states"] = InstanceOut(instances, many=True).data
+    body["updates"] = UpdateOut(updates, many=True).data
+    return body
+
+
+class ServiceViews:
+    resource = "service"
+    permission_classes = [RoleAllows]
+    serializer_class = ServiceOut
+
+    def get_queryset(self) -> QuerySet:
+        """The caller's tenant's services (`?state=` narrows them)."""
+        services = Service.objects.for_tenant(tenant_access(self.request).tenant_id)
+        if self.request.query_params.get("state"):
+            services = services.filter(state=self.request.query_params["state"])
+        return services.order_by("-created_at", "id")
+
+
+class ServiceListView(ServiceViews, generics.ListAPIView):
+    """The tenant's services, newest first; POST publishes a model (402 if funds are short)."""
+
+    @extend_schema(request=ServiceIn, responses={201: ServiceOut})
+    def post(self, request: Request) -> Response:
+        """Publish; the answer carries the prediction key, shown this once."""
+        data = valid(ServiceIn, request)
+        data["model"] = str(data["model"])
+        service, key = commands.create_service(tenant_access(request), data)
+        return Response({**detail(service), "key": key}, status=status.HTTP_201_CREATED)
+
+
+class ServiceDetailView(ServiceViews, generics.RetrieveAPIView):
+    """A service with its instances and update records."""
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The service."""
+        return Response(detail(self.get_object()))
+
+
+class ServiceStopView(ServiceViews, generics.GenericAPIView):
+    """Stop the service (409 once stopping or ended)."""
+
+    action_names = {"POST": "update"}
+
+    @extend_schema(request=None, responses={202: ServiceOut})
+    def post(self, request: Request, pk: str) -> Response:
+        """Ask the instances to leave; stopped once the last has."""
+        service = self.get_object()
+        access = tenant_access(request)
+        if not commands.request_stop(access.tenant_id, service.id, "user", access.actor):
+            raise WrongState(f"The service is {service.state}.")
+        service.refresh_from_db()
+        return Response(detail(service), status=status.HTTP_202_ACCEPTED)
+
+
+class ServiceModelView(ServiceViews, generics.GenericAPIView):
+    """Switch a running service to another model version, without dropping requests."""
+
+    action_names = {"POST": "update"}
+
+    @extend_schema(request=ServiceUpdateIn, responses={202: ServiceOut})
+    def post(self, request: Request, pk: str) -> Response:
+        """Start the update; instances switch one by one and the record completes."""
+        service = self.get_object()
+        data = valid(ServiceUpdateIn, request)
+        updated = commands.update_model(tenant_access(request), service.id, data["model"])
+        return Response(detail(updated), status=status.HTTP_202_ACCEPTED)
+
+
+class ServiceKeyView(ServiceViews, generics.GenericAPIView):
+    """A new prediction key; the previous one stops working."""
+
+    action_names = {"POST": "update"}
+
+    @extend_schema(request=None, responses={201: dict})
+    def post(self, request: Request, pk: str) -> Response:
+        """The new key, shown this once."""
+        service = self.get_object()
+        key = commands.reissue_key(tenant_access(request), service.id)
+        return Response({"key": key, "key_prefix": key[:len(commands.KEY_PREFIX) + 6]},
+                        status=status.HTTP_201_CREATED)
+
+
+class ServiceMonitoringView(ServiceViews, generics.GenericAPIView):
+    """Requests, errors, throttled and latency percentiles per minute (`?minutes=60`)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """The last minutes, oldest first, with totals."""
+        service = self.get_object()
+        raw = request.query_params.get("minutes") or "60"
+        if not raw.isdigit() or not 1 <= int(raw) <= 7 * 24 * 60:
+            raise ValidationFailed("minutes must be 1 to 10080.",
+                                   fields={"minutes": ["Out of range."]})
+        monitoring.flush()
+        rows = monitoring.minutes(service.tenant_id, service.id, monitoring.window(int(raw)))
+        totals = {name: sum(r[name] for r in rows) for name in ("requests", "errors",
+                                                                 "throttled")}
+        return Response({"minutes": rows, "totals": totals})
+
+
+class ServiceEventsView(ServiceViews, generics.GenericAPIView):
+    """The service's own events (`?after=&limit=`), oldest first."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        """One page of the service stream."""
+        service = self.get_object()
+        after = request.query_params.get("after") or "0"
+        limit = request.query_params.get("limit") or "100"
+        if not (after.isdigit() and limit.isdigit() and 1 <= int(limit) <= 1000):
+            raise ValidationFailed("after must be 0 or more and limit 1 to 1000.",
+                                   fields={"limit": ["Out of range."]})
+        events = read_log(after=int(after), limit=int(limit), tenant_id=service.tenant_id,
+                          stream_type="service", stream_id=str(service.id))
+        return Response({"results": [event.as_public() for event in events],
+                         "next_after": events[-1].position if events else int(after)})
+
+
+class ServiceLogView(TaskLogView):
+    """The logs of the service's instances (same filters as task logs)."""
+
+    resource = "service"
+
+    def owner_exists(self, tenant_id: object, pk: str) -> bool:
+        """The service is the caller's tenant's."""
+        return Service.objects.for_tenant(tenant_id).filter(id=pk).exists()
+
+
+# --- predictions ---------------------------------------------------------------------------
+
+
+class MayPredict(BasePermission):
+    """Members who may view the service, or the service's own key."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        access = request.auth
+        if isinstance(access, ServiceKeyAccess):
+            return True
+        return access is not None and can(access.role, "service", "view")
+
+
+def _image(request: Request) -> bytes:
+    """The uploaded image (multipart `image`, or JSON base64 `image`); 400/413 otherwise."""
+    upload = request.FILES.get("image")
+    if upload is not None:
+        if upload.size > settings.SERVING_MAX_IMAGE_BYTES:
+            raise PayloadTooLarge(f"The image is over {settings.SERVING_MAX_IMAGE_BYTES} bytes.")
+        content = upload.read()
+    else:
+        encoded = request.data.get("image") if hasattr(request.data, "get") else None
+        if not isinstance(encoded, str) or not encoded:
+            raise ValidationFailed("Send the image as multipart `image` or JSON base64 `image`.",
+                                   fields={"image": ["This field is required."]})
+        try:
+            content = binascii.a2b_base64(encoded.split(",", 1)[-1])
+        except binascii.Error:
+            raise ValidationFailed("The image is not valid base64.",
+                                   fields={"image": ["Not base64."]}) from None
+        if len(content) > settings.SERVING_MAX_IMAGE_BYTES:
+            raise PayloadTooLarge(f"The image is over {settings.SERVING_MAX_IMAGE_BYTES} bytes.")
+    try:
+        with Image.open(io.BytesIO(content)) as probe:  # header only: instances decode
+            probe.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:
+        raise ValidationFailed(f"The file is not a readable image: {exc}",
+                               fields={"image": ["Not a readable image."]}) from None
+    return content
+
+
+def _number(request: Request, name: str, default: float, low: float, high: float) -> float:
+    raw = request.data.get(name, request.query_params.get(name)) if hasattr(
+        request.data, "get") else request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a number.",
+                               fields={name: ["Not a number."]}) from None
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be {low:g} to {high:g}.",
+                               fields={name: ["Out of range."]})
+    return value
+
+
+class ServicePredictView(generics.GenericAPIView):
+    """Predict one image: `{"predictions": [{"label", "score", "bbox"?, "mask"?}]}`, highest
+    score first; `min_score` filters by confidence, `top_k` caps classification labels."""
+
+    authentication_classes = [ServiceKeyAuthentication, BearerTokenAuthentication,
+                              SessionAuthentication]
+    permission_classes = [MayPredict]
+    throttle_classes: list = []  # overload is measured by the queue, answered 429 below
+
+    def _service(self, request: Request, pk: str) -> Service:
+        access = request.auth
+        if isinstance(access, ServiceKeyAccess) and str(access.service_id) != str(pk):
+            raise NotFound("Service not found.")
+        service = Service.objects.for_tenant(access.tenant_id).filter(id=pk).first()
+        if service is None:
+            raise NotFound("Service not found.")
+        return service
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request: Request, pk: str) -> Response:
+        """Queue the image for an instance and answer with its predictions."""
+        started = time.monotonic()
+        service = self._service(request, pk)
+        outcome = "error"
+        try:
+            body = self._predict(request, service)
+            outcome = "ok"
+            return Response(body)
+        except Throttled:
+            outcome = "throttled"
+            raise
+        finally:
+            monitoring.record(service.tenant_id, service.id,
+                              (time.monotonic() - started) * 1000, outcome)
+
+    def _predict(self, request: Request, service: Service) -> dict[str, Any]:
+        if service.state not in commands.SERVING:
+            raise WrongState(f"The service is {service.state}; it answers predictions while "
+                             "running.")
+        content = _image(request)
+        min_score = _number(request, "min_score", 0.0, 0.0, 1.0)
+        top_k = int(_number(request, "top_k", 5, 1, 100))
+        queue = transport()
+        limit = settings.SERVING_MAX_QUEUE * max(1, service.instance_count)
+        if queue.depth(str(service.id)) >= limit:
+            raise Throttled("The service is busy; retry shortly.",
+                             headers={"Retry-After": "1"})
+        request_id = uuid.uuid4().hex
+        queue.submit(str(service.id), request_id, {"image": encode_image(content),
+                                                   "min_score": min_score, "top_k": top_k})
+        reply = queue.wait(request_id, settings.SERVING_REQUEST_TIMEOUT_S)
+        if reply is None:
+            raise Unavailable("No instance answered in time; retry shortly.",
+                              headers={"Retry-After": "5"})
+        if not reply["ok"]:
+            if reply["code"] == "invalid_image":
+                raise ValidationFailed(reply["message"], fields={"image": [reply["message"]]})
+            if reply["code"] == "service_stopped":
+                raise WrongState("The service stopped.")
+            raise InternalError(reply["message"])
+        return {"predictions": reply["predictions"], "model": reply["model"]}

@@ -1,0 +1,81 @@
+"""A funded tenant, a CPU spec, a stored classifier and an in-process worker that serves."""
+
+import io
+import time
+
+import dramatiq
+import numpy as np
+import pytest
+from PIL import Image
+
+from billing import wallet
+from billing.models import ComputeSpec
+from serving import commands
+from serving.models import Service
+from tests.evaluation_runs.conftest import (  # noqa: F401  (fixtures)
+    DIGIT_LABELS,
+    classifier_artifact,
+    stored_model,
+)
+
+PRICE_PER_HOUR = 3600
+
+
+@pytest.fixture
+def cpu_spec(db):
+    return ComputeSpec.objects.create(name="serve-cpu-1", kind="cpu", cpu_cores=1, memory_gib=2,
+                                      price_per_hour=PRICE_PER_HOUR)
+
+
+@pytest.fixture
+def funded(tenant_a):
+    wallet.adjust(tenant_a.tenant_id, 100_000, "test funding", "staff:test")
+    return tenant_a
+
+
+@pytest.fixture
+def classifier(funded, project_of_a, classifier_artifact):  # noqa: F811
+    return stored_model(funded.tenant_id, project_of_a["id"], classifier_artifact,
+                        "classification", "small_cnn", DIGIT_LABELS)
+
+
+@pytest.fixture
+def serving_worker(settings):
+    """The stub broker's worker, as `make run` has in-process; every service still up at the
+    end is stopped first, so that the instances release their threads."""
+    settings.SERVING_MONITOR_FLUSH_S = 3600.0  # tests flush by hand
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_threads=3, worker_timeout=50)
+    worker.start()
+    yield broker
+    for row in Service.objects.unscoped().exclude(state__in=("stopped", "failed")):
+        commands.request_stop(row.tenant_id, row.id, "user", "system:test")
+    worker.stop()
+
+
+def png(seed: int, size: tuple[int, int] = (28, 28)) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(*size, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def wait_for(predicate, timeout=60.0, every=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def service_state(api, account, service_id) -> dict:
+    return api.as_(account).get(f"/api/v1/services/{service_id}/").json()
+
+
+def wait_state(api, account, service_id, *states, timeout=60.0) -> dict:
+    return wait_for(lambda: (lambda b: b if b["state"] in states else None)(
+        service_state(api, account, service_id)), timeout=timeout,
+        what=f"service {service_id} to be {'/'.join(states)}")
