@@ -46,10 +46,11 @@ class ReportError(ValueError):
 
 
 def score_of(results: Results, base: float, per_label: dict[str, float]) -> Score:
-    """The score threshold of reports: one number, or per-label confidences by category."""
+    """The score threshold of reports: one number, or per-label confidences by category. A
+    label's confidence is never below the base, also when a report moves the base above it."""
     if not per_label or results.is_classification:
         return base
-    return ScoreThresholds(base, {results.category_of[name]: value
+    return ScoreThresholds(base, {results.category_of[name]: max(base, value)
                                   for name, value in per_label.items()
                                   if name in results.category_of})
 
