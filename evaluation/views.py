@@ -192,6 +192,10 @@ class _Point:
         self.iou_type = iou_type(request, evaluation)
 
 
+def _wants_preview(request: Request) -> bool:
+    return request.query_params.get("preview") in ("1", "true")
+
+
 def _required(request: Request, name: str) -> str:
     value = request.query_params.get(name)
     if not value:
@@ -253,7 +257,8 @@ class EvaluationPredictionsView(EvaluationViews, generics.GenericAPIView):
 
 class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
     """Images with errors: `?true_label=&predicted_label=&kind=false_positive|missed`, paged by
-    `?offset=&limit=`; `?iou_type=segm` lists mask errors (segmentation)."""
+    `?offset=&limit=`; `?iou_type=segm` lists mask errors (segmentation); `?preview=true` adds
+    a signed image link to each entry."""
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
@@ -269,6 +274,11 @@ class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
             point.results, point.iou, point.score, true_label=params.get("true_label") or None,
             predicted_label=params.get("predicted_label") or None, kind=kind,
             iou_type=point.iou_type, low_iou=point.low_iou, offset=offset, limit=limit)
+        if _wants_preview(request):  # previews cost storage reads: only when asked for
+            evaluation = self.get_object()
+            for entry in page:
+                entry["preview_url"] = request.build_absolute_uri(
+                    previews.preview_path(evaluation, entry["file_name"]))
         return Response(page_body(request, offset, limit, count, page))
 
 
@@ -381,7 +391,7 @@ class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
         body = _reported(analysis.image_detail, point.results, point.iou, point.score,
                          _required(request, "image_id"), point.low_iou,
                          iou_type=point.iou_type)
-        if request.query_params.get("preview") in ("1", "true"):
+        if _wants_preview(request):
             body["preview_url"] = request.build_absolute_uri(
                 previews.preview_path(evaluation, body["file_name"]))
             body["preview_expires_in_s"] = previews.ttl_s()

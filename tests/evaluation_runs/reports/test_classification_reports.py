@@ -160,6 +160,12 @@ def test_classification_instances_errors_and_image_detail(api, world, cls, digit
     assert served.status_code == 200
     with zipfile.ZipFile(io.BytesIO(digits_bytes)) as archive:
         assert served.content == archive.read(cls.files[n])
+        plain = api.as_(world.a).get(url(cls.body, "badcases/")).json()["results"]
+        assert plain and all("preview_url" not in entry for entry in plain)
+        shown = api.as_(world.a).get(url(cls.body, "badcases/"), {"preview": "true"}).json()
+        for entry in shown["results"]:
+            image = Api().get(entry["preview_url"])
+            assert image.content == archive.read(entry["file_name"])
 
 
 def test_preview_links_expire_and_cannot_be_forged(api, world, cls, monkeypatch):
