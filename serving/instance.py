@@ -144,9 +144,12 @@ def run(service_id: str, number: int) -> str:
     """Serve one instance of a service until it stops; why it ended, or "skipped"."""
     row = Service.objects.unscoped().filter(id=service_id).first()
     if row is None:
+        log.warning("instance %s of service %s: no such service", number, service_id)
         return "skipped"
     node = node_name()
     if commands.instance_started(row.tenant_id, row.id, number, node) is None:
+        log.info("instance %s of service %s not started: the service is %s or the instance "
+                 "runs elsewhere", number, service_id, row.state)
         return "skipped"
     from tasklogs import api as tasklogs
 

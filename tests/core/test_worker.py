@@ -13,6 +13,7 @@ from eventlog.actors import catch_up_projections
 from eventlog.models import Event, ProjectionCheckpoint
 from eventlog.schema import event
 from eventlog.store import Stream, append
+from tests.workers import stub_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,12 +31,8 @@ def append_ping(stream_id: str, tenant_id: str) -> None:
 
 @pytest.fixture
 def worker():
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    running = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    running.start()
-    yield broker
-    running.stop()
+    with stub_worker(threads=2, timeout_ms=100) as broker:
+        yield broker
 
 
 def test_job_events_carry_the_enqueuers_correlation_and_their_own_causation(worker):

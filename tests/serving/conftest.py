@@ -3,7 +3,6 @@
 import io
 import time
 
-import dramatiq
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +16,7 @@ from tests.evaluation_runs.conftest import (  # noqa: F401  (fixtures)
     classifier_artifact,
     stored_model,
 )
+from tests.workers import stub_worker
 
 PRICE_PER_HOUR = 3600
 
@@ -44,14 +44,10 @@ def serving_worker(settings):
     """The stub broker's worker, as `make run` has in-process; every service still up at the
     end is stopped first, so that the instances release their threads."""
     settings.SERVING_MONITOR_FLUSH_S = 3600.0  # tests flush by hand
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_threads=3, worker_timeout=50)
-    worker.start()
-    yield broker
-    for row in Service.objects.unscoped().exclude(state__in=("stopped", "failed")):
-        commands.request_stop(row.tenant_id, row.id, "user", "system:test")
-    worker.stop()
+    with stub_worker(threads=3) as broker:
+        yield broker
+        for row in Service.objects.unscoped().exclude(state__in=("stopped", "failed")):
+            commands.request_stop(row.tenant_id, row.id, "user", "system:test")
 
 
 def png(seed: int, size: tuple[int, int] = (28, 28)) -> bytes:

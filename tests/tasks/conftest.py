@@ -4,7 +4,6 @@ import io
 import time
 import zipfile
 
-import dramatiq
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,6 +12,7 @@ from sklearn.datasets import load_digits
 
 from billing import wallet
 from billing.models import ComputeSpec
+from tests.workers import stub_worker
 
 PRICE_PER_HOUR = 3600  # one minor unit a second: charges read as seconds
 
@@ -59,12 +59,8 @@ def worker(settings):
     """A dramatiq worker on the stub broker, as `make run` has in-process."""
     settings.TASK_PROGRESS_INTERVAL_S = 0.0
     settings.TASK_STOP_POLL_S = 0.05
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    running = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
-    running.start()
-    yield broker
-    running.stop()
+    with stub_worker(threads=2) as broker:
+        yield broker
 
 
 def upload_digits(api, account, project_id, **zip_options) -> dict:

@@ -1,0 +1,27 @@
+"""An in-process dramatiq worker on the stub broker, as `make run` has, that leaves no trace.
+
+dramatiq's Worker registers a middleware on the broker that adds a consumer to its worker for
+every queue declared later, and `stop()` does not remove it: a stopped worker of an earlier test
+would then take messages of a queue first declared in a later test, and never run them.
+"""
+
+import contextlib
+from collections.abc import Iterator
+
+import dramatiq
+from dramatiq.broker import Broker
+
+
+@contextlib.contextmanager
+def stub_worker(threads: int = 2, timeout_ms: int = 50) -> Iterator[Broker]:
+    """Run a worker on the (flushed) global broker; stop it and unhook it on exit."""
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop()
+        broker.middleware[:] = [m for m in broker.middleware
+                                if getattr(m, "worker", None) is not worker]
