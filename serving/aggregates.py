@@ -18,6 +18,7 @@ class ServiceAggregate(Aggregate):
     meter_id = ""
     instances = 0
     update = ""
+    traffic_until = ""  # the last minute reported by ServiceTrafficRecorded (ISO)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,3 +71,7 @@ class ServiceAggregate(Aggregate):
     def when_ServiceFailed(self, data: dict) -> None:
         """Failed."""
         self.state = "failed"
+
+    def when_ServiceTrafficRecorded(self, data: dict) -> None:
+        """A minute of traffic was reported."""
+        self.traffic_until = data["minute"]

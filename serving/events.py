@@ -108,3 +108,15 @@ class ServiceFailed:
 
     code: str
     message: str
+
+
+@event("ServiceTrafficRecorded")
+@dataclass(frozen=True)
+class ServiceTrafficRecorded:
+    """A closed minute of predictions (what monitoring shows), for live dashboards."""
+
+    minute: str
+    requests: int
+    errors: int
+    throttled: int
+    latency_ms: dict[str, Any]

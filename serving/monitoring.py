@@ -10,6 +10,7 @@ bucket: p99 is the upper bound of the bucket the 99th percentile falls in, inter
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,10 +143,8 @@ def percentile(buckets: list[int], q: float) -> float | None:
     return BOUNDS_MS[-1]
 
 
-def minutes(tenant_id: object, service_id: object, since: datetime) -> list[dict[str, Any]]:
-    """The service's minutes from `since` (oldest first), with latency percentiles."""
-    rows = (ServiceMinute.objects.for_tenant(tenant_id)
-            .filter(service_id=service_id, minute__gte=_minute(since)).order_by("minute"))
+def summaries(rows: Iterable[ServiceMinute]) -> list[dict[str, Any]]:
+    """Minute rows as monitoring shows them, with latency percentiles."""
     out = []
     for row in rows:
         answered = row.requests
@@ -156,6 +155,13 @@ def minutes(tenant_id: object, service_id: object, since: datetime) -> list[dict
                            **{f"p{q}": percentile(row.latency_buckets, q)
                               for q in PERCENTILES}}})
     return out
+
+
+def minutes(tenant_id: object, service_id: object, since: datetime) -> list[dict[str, Any]]:
+    """The service's minutes from `since` (oldest first)."""
+    return summaries(ServiceMinute.objects.for_tenant(tenant_id)
+                     .filter(service_id=service_id, minute__gte=_minute(since))
+                     .order_by("minute"))
 
 
 def window(minutes_back: int) -> datetime:

@@ -75,6 +75,13 @@ def test_a_published_model_predicts_like_the_predictor_and_is_monitored(
     report = as_token.get(f"/api/v1/services/{service['id']}/monitoring/").json()
     assert report["totals"] == {"requests": 4, "errors": 1, "throttled": 0}
     assert report["minutes"][-1]["latency_ms"]["p50"] > 0
+    row = Service.objects.unscoped().get(id=service["id"])
+    later = timezone.now() + timedelta(hours=3)  # every minute closed and flushed by then
+    assert watchdog.report_traffic(row, later) >= 1
+    assert watchdog.report_traffic(row, later) == 0, "each minute once"
+    live = [e["data"] for e in as_token.get(f"/api/v1/services/{service['id']}/events/").json()[
+        "results"] if e["type"] == "ServiceTrafficRecorded"]
+    assert sum(m["requests"] for m in live) == 4 and sum(m["errors"] for m in live) == 1
 
     stopped = as_token.post(f"/api/v1/services/{service['id']}/stop/")
     assert stopped.status_code == 202
