@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test test-sqlite lint bench clean
+.PHONY: install run test test-sqlite lint bench clean browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -26,10 +26,25 @@ run: $(STAMP)
 
 # The whole suite: on PostgreSQL in CI (CI=true, required) or with TEST_DB=postgres, else on
 # the embedded SQLite. After a PostgreSQL run the event-log suite runs again on SQLite.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 	@if [ "$$CI" = "true" ] || [ "$$TEST_DB" = "postgres" ]; then \
 		TEST_DB=sqlite $(BIN)/python -m pytest tests/eventlog -p no:cacheprovider; fi
+
+# The console's browser tests drive Debian's Chromium (Playwright cannot download browsers
+# here). Installed with apt when missing and possible; otherwise they skip, or fail in CI.
+CHROMIUM_PATH ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM_PATH)" ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the console's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null \
+		|| { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; } \
+		|| echo "*** chromium could not be installed with apt: the console's browser tests will skip (and fail in CI)"; \
+	else \
+		echo "*** $(CHROMIUM_PATH) is missing and apt-get is not usable as root here: the console's"; \
+		echo "*** browser tests will skip (and fail in CI). Install the Debian package chromium."; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -84,6 +84,7 @@ api = [
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("console/", include("console.urls")),
     re_path(r"^api/", not_found),
 ]
 

@@ -153,30 +153,35 @@ def run(service_id: str, number: int) -> str:
         return "skipped"
     from tasklogs import api as tasklogs
 
-    reason = "failed"
     with (context.scope(actor=f"worker:{node}", correlation_id=service_id),
-          tasklogs.capture(row.tenant_id, row.id, node),
           tempfile.TemporaryDirectory(prefix="service-") as tmp):
-        instance = _Instance(row, number, node, Path(tmp))
-        try:
-            log.info("instance %s of service %s loads model %s", number, row.name, row.model_id)
-            instance.predictor = _load(instance.model_id, Path(tmp))
-        except Exception as exc:
-            log.exception("instance %s could not load the model", number)
-            commands.fail(row.tenant_id, row.id, "model_unavailable",
-                          f"The model could not be loaded: {type(exc).__name__}: {exc}")
-            commands.instance_exited(row.tenant_id, row.id, number, "failed")
+        # the log is complete before the exit is reported: who sees the service stopped sees
+        # its instances' last lines
+        with tasklogs.capture(row.tenant_id, row.id, node):
+            reason = _serve(_Instance(row, number, node, Path(tmp)))
+        commands.instance_exited(row.tenant_id, row.id, number, reason)
+        if Service.objects.unscoped().get(id=row.id).state in ("stopped", "failed"):
             _drain(service_id)
-            return "failed"
-        commands.instance_ready(row.tenant_id, row.id, number, instance.model_id)
-        log.info("instance %s serves", number)
-        try:
-            reason = instance.serve()
-        finally:
-            log.info("instance %s leaves (%s)", number, reason)
-            commands.instance_exited(row.tenant_id, row.id, number, reason)
-            still = Service.objects.unscoped().get(id=row.id)
-            if still.state in ("stopped", "failed"):
-                _drain(service_id)
-            close_old_connections()
+        close_old_connections()
+    return reason
+
+
+def _serve(instance: _Instance) -> str:
+    """Load the model and serve until the service stops; why it ended."""
+    row, number = instance.row, instance.number
+    try:
+        log.info("instance %s of service %s loads model %s", number, row.name, row.model_id)
+        instance.predictor = _load(instance.model_id, instance.workdir)
+    except Exception as exc:
+        log.exception("instance %s could not load the model", number)
+        commands.fail(row.tenant_id, row.id, "model_unavailable",
+                      f"The model could not be loaded: {type(exc).__name__}: {exc}")
+        return "failed"
+    commands.instance_ready(row.tenant_id, row.id, number, instance.model_id)
+    log.info("instance %s serves", number)
+    reason = "failed"
+    try:
+        reason = instance.serve()
+    finally:
+        log.info("instance %s leaves (%s)", number, reason)
     return reason

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "evaluation",
     "tasklogs",
     "serving",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -155,9 +156,9 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Where Checkout sends the payer back (the web console's wallet page).
 STRIPE_SUCCESS_URL = env.str("STRIPE_SUCCESS_URL",
-                             default="http://localhost:8000/billing/topups/success")
+                             default="http://localhost:8000/console/billing/?topup=success")
 STRIPE_CANCEL_URL = env.str("STRIPE_CANCEL_URL",
-                            default="http://localhost:8000/billing/topups/cancelled")
+                            default="http://localhost:8000/console/billing/?topup=cancelled")
 
 # Billing: the wallets' currency, how often running usage is settled, and how long a running
 # resource may go without a heartbeat before the scheduler settles it as vanished.
