@@ -21,3 +21,14 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict:
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+class ServiceKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "serving.keys.ServiceKeyAuthentication"
+    name = "serviceKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict:
+        scheme = build_bearer_security_scheme_object(header_name="Authorization",
+                                                     token_prefix="Bearer")  # noqa: S106
+        scheme["description"] = "A prediction service's own key (svk_...), for its predict route."
+        return scheme

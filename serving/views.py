@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from PIL import Image, UnidentifiedImageError
 from rest_framework import generics, serializers, status
@@ -41,7 +42,7 @@ from serving import commands, monitoring
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
 from serving.models import Service, ServiceInstance, ServiceUpdate
 from serving.transport import encode_image, transport
-from tasklogs.views import TaskLogView
+from tasklogs.views import LOG_SCHEMA, TaskLogView
 
 
 class ServiceIn(serializers.Serializer):
@@ -236,6 +237,11 @@ class ServiceLogView(TaskLogView):
     def owner_exists(self, tenant_id: object, pk: str) -> bool:
         """The service is the caller's tenant's."""
         return Service.objects.for_tenant(tenant_id).filter(id=pk).exists()
+
+    @LOG_SCHEMA
+    def get(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
+        """The lines, filtered; `format=text` downloads them."""
+        return super().get(request, pk)
 
 
 # --- predictions ---------------------------------------------------------------------------

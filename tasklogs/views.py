@@ -117,6 +117,32 @@ _LINES = inline_serializer("LogLine", {
     "message": serializers.CharField()}, many=True)
 
 
+LOG_SCHEMA = extend_schema(
+    parameters=[
+        OpenApiParameter("q", OpenApiTypes.STR, description="Substring of the message, "
+                         "case-insensitive."),
+        OpenApiParameter("node", OpenApiTypes.STR, description="Only this node's lines."),
+        OpenApiParameter("level", OpenApiTypes.STR, enum=Level.names,
+                         description="Minimum level: WARNING gives WARNING, ERROR, CRITICAL."),
+        OpenApiParameter("since", OpenApiTypes.STR, description="ISO datetime, inclusive "
+                         "(UTC without an offset)."),
+        OpenApiParameter("until", OpenApiTypes.STR, description="ISO datetime, exclusive."),
+        OpenApiParameter("range", OpenApiTypes.STR, enum=list(RANGES),
+                         description="Time before now (recent = 15 minutes); since wins."),
+        OpenApiParameter("after", OpenApiTypes.INT, description="Tail: lines after this "
+                         "cursor (next_after of the previous answer)."),
+        OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many "
+                         "(1–1000, default 200)."),
+        OpenApiParameter("format", OpenApiTypes.STR, enum=["json", TEXT],
+                         description="text: download the matching lines as a file."),
+        OpenApiParameter("download", OpenApiTypes.BOOL, description="Same as format=text."),
+    ],
+    responses={200: inline_serializer("TaskLog", {
+        "results": _LINES, "next_after": serializers.IntegerField()}),
+        (200, "text/plain"): OpenApiTypes.STR},
+)
+
+
 class TaskLogView(APIView):
     """Every member may read the logs of the tenant's tasks (resource "task", view)."""
 
@@ -124,34 +150,11 @@ class TaskLogView(APIView):
     permission_classes = [RoleAllows]
     content_negotiation_class = FormatParamNegotiation
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, description="Substring of the message, "
-                             "case-insensitive."),
-            OpenApiParameter("node", OpenApiTypes.STR, description="Only this node's lines."),
-            OpenApiParameter("level", OpenApiTypes.STR, enum=Level.names,
-                             description="Minimum level: WARNING gives WARNING, ERROR, CRITICAL."),
-            OpenApiParameter("since", OpenApiTypes.STR, description="ISO datetime, inclusive "
-                             "(UTC without an offset)."),
-            OpenApiParameter("until", OpenApiTypes.STR, description="ISO datetime, exclusive."),
-            OpenApiParameter("range", OpenApiTypes.STR, enum=list(RANGES),
-                             description="Time before now (recent = 15 minutes); since wins."),
-            OpenApiParameter("after", OpenApiTypes.INT, description="Tail: lines after this "
-                             "cursor (next_after of the previous answer)."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many "
-                             "(1–1000, default 200)."),
-            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", TEXT],
-                             description="text: download the matching lines as a file."),
-            OpenApiParameter("download", OpenApiTypes.BOOL, description="Same as format=text."),
-        ],
-        responses={200: inline_serializer("TaskLog", {
-            "results": _LINES, "next_after": serializers.IntegerField()}),
-            (200, "text/plain"): OpenApiTypes.STR},
-    )
     def owner_exists(self, tenant_id: object, pk: str) -> bool:
         """The task whose logs these are is the caller's tenant's."""
         return Task.objects.for_tenant(tenant_id).filter(id=pk).exists()
 
+    @LOG_SCHEMA
     def get(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
         tenant_id = tenant_access(request).tenant_id
         if not self.owner_exists(tenant_id, pk):
