@@ -20,6 +20,7 @@ from core.tenancy import TenantAccess
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.events import EvaluationCreated, EvaluationQueued, EvaluationStopped
 from evaluation.models import Evaluation
+from tasks.api import trained_model
 
 RESOURCE_TYPE = "evaluation"
 IOU_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # COCO's 0.50 .. 0.95
@@ -47,19 +48,6 @@ def check_score_threshold(value: float, field: str = "score_threshold") -> float
     if not 0.0 <= float(value) <= 1.0:
         raise _invalid(field, "The score threshold must be between 0 and 1.")
     return float(value)
-
-
-def _model(tenant_id: object, model_id: object) -> Any:
-    from tasks.models import TrainedModel
-
-    try:
-        pk = uuid.UUID(str(model_id))
-    except ValueError:
-        raise _invalid("model", "Model not found.") from None
-    model = TrainedModel.objects.for_tenant(tenant_id).filter(id=pk).first()
-    if model is None:
-        raise _invalid("model", "Model not found.")
-    return model
 
 
 def _dataset(tenant_id: object, dataset_id: object, scenario: str) -> Any:
@@ -138,7 +126,7 @@ def _spec(values: dict[str, Any]) -> Any:
 def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluation:
     """Create an evaluation of a model on a dataset and queue it; 402 (nothing written) if short."""
     tenant_id = access.tenant_id
-    model = _model(tenant_id, values.get("model"))
+    model = trained_model(tenant_id, values.get("model"))
     dataset = _dataset(tenant_id, values.get("dataset"), model.scenario)
     _sample_rule(tenant_id, model, dataset)
     options = _options(values, model)

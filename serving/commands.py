@@ -33,6 +33,7 @@ from serving.events import (
     ServiceUpdateStarted,
 )
 from serving.models import Service
+from tasks.api import trained_model
 
 RESOURCE_TYPE = "service"
 KEY_PREFIX = "svk_"
@@ -45,19 +46,6 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field: [message]})
 
 
-def _model(tenant_id: object, model_id: object, field: str = "model") -> Any:
-    from tasks.models import TrainedModel
-
-    try:
-        pk = uuid.UUID(str(model_id))
-    except ValueError:
-        raise _invalid(field, "Model not found.") from None
-    model = TrainedModel.objects.for_tenant(tenant_id).filter(id=pk).first()
-    if model is None:
-        raise _invalid(field, "Model not found.")
-    return model
-
-
 def _new_key() -> tuple[str, ServiceKeyIssued]:
     secret = new_secret(KEY_PREFIX)
     return secret, ServiceKeyIssued(prefix=secret[:len(KEY_PREFIX) + 6], digest=digest(secret))
@@ -66,7 +54,7 @@ def _new_key() -> tuple[str, ServiceKeyIssued]:
 def create_service(access: TenantAccess, values: dict[str, Any]) -> tuple[Service, str]:
     """Publish a model; the service and its prediction key (shown once). 402 writes nothing."""
     tenant_id = access.tenant_id
-    model = _model(tenant_id, values.get("model"))
+    model = trained_model(tenant_id, values.get("model"))
     spec = billing.spec(values["spec"])
     mode = values.get("billing_mode") or billing.POSTPAID
     max_runtime = int(values.get("max_runtime_s") or DEFAULT_MAX_RUNTIME_S)
@@ -145,8 +133,8 @@ def update_model(access: TenantAccess, service_id: object, model_id: object) -> 
     if aggregate.state != "running":
         raise WrongState(f"The service is {aggregate.state}; only a running service can be "
                          "updated.")
-    current = _model(access.tenant_id, aggregate.model)
-    model = _model(access.tenant_id, model_id)
+    current = trained_model(access.tenant_id, aggregate.model)
+    model = trained_model(access.tenant_id, model_id)
     if model.scenario != current.scenario:
         raise _invalid("model", f"The service serves a {current.scenario} model; this one is "
                                 f"{model.scenario}.")

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from billing import wallet
-from billing.models import ComputeSpec
 from serving import commands
 from serving.models import Service
 from tests.evaluation_runs.conftest import (  # noqa: F401  (fixtures)
@@ -16,21 +14,8 @@ from tests.evaluation_runs.conftest import (  # noqa: F401  (fixtures)
     classifier_artifact,
     stored_model,
 )
+from tests.tasks.conftest import cpu_spec, funded  # noqa: F401  (fixtures)
 from tests.workers import stub_worker
-
-PRICE_PER_HOUR = 3600
-
-
-@pytest.fixture
-def cpu_spec(db):
-    return ComputeSpec.objects.create(name="serve-cpu-1", kind="cpu", cpu_cores=1, memory_gib=2,
-                                      price_per_hour=PRICE_PER_HOUR)
-
-
-@pytest.fixture
-def funded(tenant_a):
-    wallet.adjust(tenant_a.tenant_id, 100_000, "test funding", "staff:test")
-    return tenant_a
 
 
 @pytest.fixture
