@@ -172,7 +172,7 @@ def test_console_end_to_end(chromium_path, console_server, stripe, browser_conte
     page.click("#new-task summary")
     page.fill("#t-name", "digits-cnn")
     page.fill("#t-model", "small_cnn")
-    page.fill("#t-epochs", "4")
+    page.fill("#t-epochs", "10")  # long enough to watch it move on a busy machine
     cheapest = page.locator("#t-spec option", has_text="cpu-2c-8g").get_attribute("value")
     page.select_option("#t-spec", value=cheapest)
     check_labels(page)
