@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/task_overhead.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

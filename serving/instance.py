@@ -2,9 +2,10 @@
 
     run(service_id, number)     # from the serving actor; returns why it ended
 
-The loop takes a micro-batch from the service's queue (serving.transport), predicts the images
-that decode in one forward pass, and answers each request (an image that does not decode gets
-its own 400 reason; the others are unaffected). Between batches, at most every CONTROL_S, it
+The loop takes a micro-batch from the service's queue (serving.transport): whatever is queued,
+plus what arrives within the batch window when the previous batch had company. It predicts the
+images that decode in one forward pass and answers each request (an image that does not decode
+gets its own 400 reason; the others are unaffected). Between batches, at most every CONTROL_S, it
 reads the service row: it leaves when the service stops, switches model when an update asks
 (requests wait in the queue meanwhile, none is dropped), keeps the billing meter's heartbeat and
 stops the service when its maximum running time has passed. The last instance to leave a
@@ -90,8 +91,13 @@ class _Instance:
         service_id = str(self.row.id)
         max_batch = settings.SERVING_MAX_BATCH
         window = settings.SERVING_BATCH_WINDOW_MS / 1000
+        last_size = 0
         while True:
-            batch = queue.take(service_id, max_batch, window, BLOCK_S)
+            # Wait for company only under load: a lone request (the last batch was one too)
+            # goes straight to the model instead of waiting out the window.
+            batch = queue.take(service_id, max_batch, window if last_size > 1 else 0.0,
+                               BLOCK_S)
+            last_size = len(batch)
             if batch:
                 try:
                     replies = answer(self.predictor, batch)
