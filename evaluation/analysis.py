@@ -367,10 +367,9 @@ def image_detail(results: Results, iou: float, score: Score, raw_image_id: str,
           "kept": d["score"] >= floor_of.get(d["category_id"], base_score(score))}
          for d in doc["dt"] if d["image_id"] == image_id),
         key=lambda d: -d["score"])
-    errors = [e for e in det_confusion.badcases(coco_for(results, iou_type), iou, score,
-                                                low_iou=low_iou,
+    _count, errors = det_confusion.badcase_page(coco_for(results, iou_type), iou, score,
+                                                low_iou=low_iou, image_id=image_id,
                                                 image_sizes=_sizes(results, iou_type))
-              if e["image_id"] == image_id]
     false_positives, missed = (errors[0]["false_positives"], errors[0]["missed"]) if errors \
         else ([], [])
     for item in (*false_positives, *missed):

@@ -441,10 +441,11 @@ def badcases(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
 def badcase_page(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
                  true_label: Any = None, predicted_label: Any = None, kind: str | None = None,
                  low_iou: float = 0.1, file_names: dict | None = None,
-                 image_sizes: dict | None = None, offset: int = 0, limit: int | None = None
-                 ) -> tuple[int, list[dict[str, Any]]]:
+                 image_sizes: dict | None = None, offset: int = 0, limit: int | None = None,
+                 image_id: Any = None) -> tuple[int, list[dict[str, Any]]]:
     """How many images `badcases` lists, and its entries offset .. offset + limit (all when
-    limit is None). Only the page's entries are built: the count is a few array operations."""
+    limit is None); `image_id` keeps one image. Only the page's entries are built: the count is
+    a few array operations."""
     if kind is not None and kind not in BADCASE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(BADCASE_KINDS)}")
     a = _assign(result, iou, score, low_iou, image_sizes)
@@ -469,6 +470,10 @@ def badcase_page(result: CocoResult, iou: float = 0.5, score: Score = 0.5, *,
         mi_pred = [dt_cats[d] if d >= 0 else None for d in a.det[mi].tolist()]
         keep_fp &= _equal(dt_cats[a.det[fp]].tolist(), predicted_label)
         keep_mi &= _equal(mi_pred, predicted_label)
+    if image_id is not None:
+        position = list(result.params.img_ids).index(image_id)
+        keep_fp &= a.image[fp] == position
+        keep_mi &= a.image[mi] == position
     fp, fp_gt, fp_iou, mi = fp[keep_fp], fp_gt[keep_fp], fp_iou[keep_fp], mi[keep_mi]
     images = np.unique(np.concatenate([a.image[fp], a.image[mi]]))
     shown = images[offset:None if limit is None else offset + limit]
