@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, $, el, fill, fmt, setText, showError, live, debounce, pages, stateBadge } = window.Console;
+  const { api, all, $, el, fill, fmt, setText, showError, live, throttle, pages, stateBadge } = window.Console;
   let currency = "USD";
 
   async function wallet() {
@@ -88,8 +88,8 @@
     });
     $("#usage-form").addEventListener("submit", (e) => { e.preventDefault(); usage().catch((err) => showError(err, e.target)); });
     $("#statement-form").addEventListener("submit", (e) => { e.preventDefault(); statement().catch((err) => showError(err, e.target)); });
-    const refresh = debounce(() => Promise.all([wallet(), topups(), ledger()]).catch(() => {}), 200);
-    const refreshReports = debounce(() => Promise.all([usage(), statement()]).catch(() => {}), 1000);
+    const refresh = throttle(() => Promise.all([wallet(), topups(), ledger()]).catch(() => {}), 200);
+    const refreshReports = throttle(() => Promise.all([usage(), statement()]).catch(() => {}), 1000);
     live.on((event) => {
       if (event.stream_type === "wallet") { refresh(); refreshReports(); }
     });

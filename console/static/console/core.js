@@ -295,9 +295,26 @@
   };
 
   /** Run `fn` at most once per `ms` for bursts (many progress events → one refetch). */
+  // For input (a slider): run once the input has rested for `ms`.
   function debounce(fn, ms = 250) {
     let timer = null;
     return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  }
+
+  // For live events: run at most once every `ms`, and once more after the last call. A
+  // debounce would never run while events keep coming (a training task's progress ticks).
+  function throttle(fn, ms = 250) {
+    let last = 0;
+    let timer = null;
+    return (...args) => {
+      const wait = last + ms - Date.now();
+      if (wait <= 0) {
+        last = Date.now();
+        fn(...args);
+      } else if (!timer) {
+        timer = setTimeout(() => { timer = null; last = Date.now(); fn(...args); }, wait);
+      }
+    };
   }
 
   const pages = {};
@@ -316,7 +333,7 @@
   }
 
   window.Console = { api, all, upload, $, el, setText, fill, toast, showError, may, fmt,
-                     stateBadge, progressBar, live, debounce, pages, ApiError };
+                     stateBadge, progressBar, live, debounce, throttle, pages, ApiError };
   window.consoleLive = live; // for people and tests poking at the connection
   document.addEventListener("DOMContentLoaded", boot);
 })();

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, upload, $, el, fill, fmt, setText, showError, live, debounce, pages, stateBadge } = window.Console;
+  const { api, all, upload, $, el, fill, fmt, setText, showError, live, throttle, pages, stateBadge } = window.Console;
   const filter = new URLSearchParams(location.search).get("project");
 
   async function renderList() {
@@ -38,7 +38,7 @@
         showError(err, form);
       }
     });
-    const refresh = debounce(() => renderList().catch(() => {}), 300);
+    const refresh = throttle(() => renderList().catch(() => {}), 300);
     live.on((event) => { if (event.stream_type === "dataset") refresh(); });
     live.onReconnect(refresh);
     await renderList();
@@ -65,7 +65,7 @@
       $("#dataset-versions").replaceChildren(...(versions.results || []).map((v) => el("li", {},
         el("a", { href: `/console/datasets/${v.id}/` }, `v${v.version}`), ` ${v.state}, ${v.image_count} images`)));
     }
-    const refresh = debounce(() => render().catch(() => {}), 200);
+    const refresh = throttle(() => render().catch(() => {}), 200);
     live.on((event) => { if (event.stream_type === "dataset" && event.stream_id === id) refresh(); });
     live.onReconnect(refresh);
     await render();

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, $, el, fill, fmt, setText, showError, live, debounce, pages, stateBadge } = window.Console;
+  const { api, all, $, el, fill, fmt, setText, showError, live, debounce, throttle, pages, stateBadge } = window.Console;
 
   pages.evaluations = async function () {
     async function render() {
@@ -13,7 +13,7 @@
         el("td", {}, e.task ? el("a", { href: `/console/tasks/${e.task}/` }, "task") : "—"))),
         "No evaluations yet.", 6);
     }
-    const refresh = debounce(() => render().catch(() => {}), 300);
+    const refresh = throttle(() => render().catch(() => {}), 300);
     live.on((event) => { if (event.stream_type === "evaluation") refresh(); });
     live.onReconnect(refresh);
     await render();

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, $, el, fill, fmt, showError, live, debounce, pages } = window.Console;
+  const { api, all, $, el, fill, fmt, showError, live, throttle, pages } = window.Console;
 
   async function render() {
     const projects = await all("/api/v1/projects/");
@@ -20,7 +20,7 @@
         await render();
       } catch (err) { showError(err, form); }
     });
-    const refresh = debounce(render, 300);
+    const refresh = throttle(render, 300);
     live.on((event) => { if (event.stream_type === "project") refresh(); });
     live.onReconnect(() => refresh());
     await render();

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, upload, $, el, fill, fmt, setText, showError, live, debounce, pages, stateBadge } = window.Console;
+  const { api, all, upload, $, el, fill, fmt, setText, showError, live, throttle, pages, stateBadge } = window.Console;
 
   pages.services = async function () {
     async function render() {
@@ -28,7 +28,7 @@
         } catch (err) { showError(err, form); }
       });
     }
-    const refresh = debounce(() => render().catch(() => {}), 300);
+    const refresh = throttle(() => render().catch(() => {}), 300);
     live.on((event) => { if (event.stream_type === "service") refresh(); });
     live.onReconnect(refresh);
     await render();
@@ -83,8 +83,8 @@
         monitoring().catch(() => {});
       } catch (err) { out.replaceChildren(el("p", { class: "error" }, err.message)); }
     });
-    const refresh = debounce(() => render().catch(() => {}), 200);
-    const refreshMonitoring = debounce(() => monitoring().catch(() => {}), 500);
+    const refresh = throttle(() => render().catch(() => {}), 200);
+    const refreshMonitoring = throttle(() => monitoring().catch(() => {}), 500);
     live.on((event) => {
       if (event.stream_type !== "service" || event.stream_id !== id) return;
       // Each closed minute of traffic is an event: the charts follow it live.

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, $, el, fill, fmt, setText, showError, live, debounce, pages, stateBadge } = window.Console;
+  const { api, all, $, el, fill, fmt, setText, showError, live, throttle, pages, stateBadge } = window.Console;
   const FINAL = ["succeeded", "failed", "stopped", "interrupted"];
   let task = null;
   let logAfter = 0;
@@ -204,9 +204,9 @@
       try { renderTask(await api("POST", `/api/v1/tasks/${taskId}/restart/`)); scheduleTail(); } catch (err) { showError(err); }
     });
 
-    const refreshTask = debounce(() => loadTask().then(scheduleTail).catch(() => {}), 150);
-    const refreshMetrics = debounce(() => loadMetrics().catch(() => {}), 300);
-    const refreshAll = debounce(() => Promise.all([loadVersions(), loadLineage(), loadEvaluations()]).catch(() => {}), 500);
+    const refreshTask = throttle(() => loadTask().then(scheduleTail).catch(() => {}), 150);
+    const refreshMetrics = throttle(() => loadMetrics().catch(() => {}), 300);
+    const refreshAll = throttle(() => Promise.all([loadVersions(), loadLineage(), loadEvaluations()]).catch(() => {}), 500);
     live.on((event) => {
       if (event.stream_type === "task" && event.stream_id === taskId) {
         if (event.type === "TaskProgressed" && task) {

@@ -1,6 +1,6 @@
 (function () {
   "use strict";
-  const { api, all, $, el, fill, fmt, showError, live, debounce, pages, stateBadge, progressBar } = window.Console;
+  const { api, all, $, el, fill, fmt, showError, live, throttle, pages, stateBadge, progressBar } = window.Console;
   const rows = new Map(); // task id -> <tr>
   let nextPage = null;
   const filter = new URLSearchParams(location.search).get("project");
@@ -47,7 +47,7 @@
   const pending = new Map();
   const refetch = (id) => {
     if (!pending.has(id)) {
-      pending.set(id, debounce(async () => {
+      pending.set(id, throttle(async () => {
         try { put(await api("GET", `/api/v1/tasks/${id}/`)); } catch (err) { /* gone: ignore */ }
       }, 200));
     }
