@@ -135,7 +135,8 @@ class WalletModel:
                 m.settled += take
             if m.settled < seconds:  # the hours ran out: the rest is postpaid
                 m.postpaid_from = m.settled
-                if not self.fallback:
+                # a meter stopping anyway (vanished, stopped) keeps that reason
+                if not self.fallback and stop_reason is None:
                     forced = metering.INSUFFICIENT_FUNDS
         if m.postpaid_from is not None and seconds > max(m.settled, m.postpaid_from):
             due = cost(seconds - m.postpaid_from, m.price) - m.charged
