@@ -93,3 +93,16 @@ def classifier_artifact(tmp_path_factory) -> Path:
 def classifier(funded, project_of_a, classifier_artifact):
     return stored_model(funded.tenant_id, project_of_a["id"], classifier_artifact,
                         "classification", "small_cnn", DIGIT_LABELS)
+
+
+def evaluated_through_api(api, account, model, dataset_id: str, **options) -> tuple[dict, list]:
+    """Create an evaluation, run it on this thread, and read its report and predictions."""
+    from evaluation.actors import run_evaluation
+
+    client = api.as_(account)
+    created = client.post("/api/v1/evaluations/", {
+        "model": str(model.id), "dataset": dataset_id, **options}, format="json").json()
+    run_evaluation.fn(created["id"])
+    body = client.get(f"/api/v1/evaluations/{created['id']}/").json()
+    assert body["state"] == "succeeded", body
+    return body, client.get(f"/api/v1/evaluations/{created['id']}/predictions/").json()

@@ -9,10 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluation.actors import run_evaluation
 from evaluation.metrics import coco, detection_confusion, operating_point
 from tests.datasets.zips import make_zip
-from tests.evaluation_runs.conftest import stored_model, upload_ready
+from tests.evaluation_runs.conftest import evaluated_through_api, stored_model, upload_ready
 
 LABELS = ["cat", "dog"]
 CATEGORY_IDS = {"cat": 3, "dog": 7}  # not 1..n: the report must keep the file's ids
@@ -86,13 +85,7 @@ def evaluated(api, funded, project_of_a, detector_artifact, cpu_spec):
                            fmt="coco", name="boxes")
     model = stored_model(funded.tenant_id, project_of_a["id"], detector_artifact, "detection",
                          "fasterrcnn_mobilenet_v3_large_320_fpn", LABELS)
-    created = api.as_(funded).post("/api/v1/evaluations/", {
-        "model": str(model.id), "dataset": dataset["id"], "score_threshold": 0.3},
-        format="json").json()
-    run_evaluation.fn(created["id"])
-    body = api.as_(funded).get(f"/api/v1/evaluations/{created['id']}/").json()
-    assert body["state"] == "succeeded", body
-    dt = api.as_(funded).get(f"/api/v1/evaluations/{created['id']}/predictions/").json()
+    body, dt = evaluated_through_api(api, funded, model, dataset["id"], score_threshold=0.3)
     return body, gt, dt
 
 

@@ -18,7 +18,7 @@ from evaluation import reports, results
 from evaluation.actors import run_evaluation
 from evaluation.metrics import coco, detection_confusion, operating_point
 from tests.datasets.zips import make_zip
-from tests.evaluation_runs.conftest import stored_model, upload_ready
+from tests.evaluation_runs.conftest import evaluated_through_api, stored_model, upload_ready
 
 LABELS = ["cell", "nucleus"]
 CATEGORY_IDS = {"cell": 4, "nucleus": 9}
@@ -126,13 +126,7 @@ def evaluated(api, funded, project_of_a, segmenter_artifact, truth, cpu_spec):
                            kind="segmentation", fmt="coco", name="masks")
     model = stored_model(funded.tenant_id, project_of_a["id"], segmenter_artifact,
                          "segmentation", MODEL, LABELS)
-    created = api.as_(funded).post("/api/v1/evaluations/", {
-        "model": str(model.id), "dataset": dataset["id"], "score_threshold": SCORE},
-        format="json").json()
-    run_evaluation.fn(created["id"])
-    body = api.as_(funded).get(f"/api/v1/evaluations/{created['id']}/").json()
-    assert body["state"] == "succeeded", body
-    dt = api.as_(funded).get(f"/api/v1/evaluations/{created['id']}/predictions/").json()
+    body, dt = evaluated_through_api(api, funded, model, dataset["id"], score_threshold=SCORE)
     return body, gt, dt
 
 

@@ -1,7 +1,6 @@
 """A funded tenant, a CPU spec, a stored classifier and an in-process worker that serves."""
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from tests.evaluation_runs.conftest import (  # noqa: F401  (fixtures)
     classifier_artifact,
     stored_model,
 )
-from tests.tasks.conftest import cpu_spec, funded  # noqa: F401  (fixtures)
+from tests.tasks.conftest import cpu_spec, funded, wait_for  # noqa: F401  (fixtures, helper)
 from tests.workers import stub_worker
 
 
@@ -42,21 +41,11 @@ def png(seed: int, size: tuple[int, int] = (28, 28)) -> bytes:
     return buffer.getvalue()
 
 
-def wait_for(predicate, timeout=60.0, every=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def service_state(api, account, service_id) -> dict:
     return api.as_(account).get(f"/api/v1/services/{service_id}/").json()
 
 
 def wait_state(api, account, service_id, *states, timeout=60.0) -> dict:
     return wait_for(lambda: (lambda b: b if b["state"] in states else None)(
-        service_state(api, account, service_id)), timeout=timeout,
+        service_state(api, account, service_id)), timeout=timeout, every=0.05,
         what=f"service {service_id} to be {'/'.join(states)}")
