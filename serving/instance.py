@@ -106,7 +106,7 @@ class _Instance:
                     replies = [{"ok": False, "code": "internal_error",
                                 "message": f"{type(exc).__name__}: {exc}"}] * len(batch)
                 for request, reply in zip(batch, replies, strict=True):
-                    queue.reply(request["request_id"], {**reply, "model": self.model_id})
+                    queue.reply(request, {**reply, "model": self.model_id})
             ended = self.control()
             if ended is not None:
                 return ended
@@ -142,8 +142,8 @@ def _drain(service_id: str) -> None:
     queue = transport()
     while batch := queue.take(service_id, 100, 0.0, 0.01):
         for request in batch:
-            queue.reply(request["request_id"], {"ok": False, "code": "service_stopped",
-                                                "message": "The service stopped."})
+            queue.reply(request, {"ok": False, "code": "service_stopped",
+                                  "message": "The service stopped."})
 
 
 def run(service_id: str, number: int) -> str:

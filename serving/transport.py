@@ -1,45 +1,60 @@
 """How predictions reach an instance and come back: one request queue per service.
 
-    transport().submit(service_id, request_id, body)     # web: enqueue (body is JSON-ready)
-    transport().wait(request_id, timeout_s)               # web: the reply, or None
-    transport().take(service_id, max_batch, window_s, block_s)   # instance: a micro-batch
-    transport().reply(request_id, body)                   # instance: answer one request
-    transport().depth(service_id)                         # web: how many wait (429 above a limit)
+    transport().expect(request_id, deliver)                  # web: deliver(reply) when it comes
+    transport().submit(service_id, request_id, body, limit)  # web: queue; False when full
+    transport().forget(request_id)                           # web: stop expecting (gave up)
+    transport().take(service_id, max_batch, window_s, block_s)  # instance: a micro-batch
+    transport().reply(request, body)                         # instance: answer a taken request
+    transport().depth(service_id)                            # how many wait
+
+A web process registers a callback before it submits, so a reply that comes back sooner than
+expected is not lost, and nothing blocks a thread while an instance works: the prediction route
+awaits a future the callback resolves (serving.gateway).
 
 With REDIS_URL the queues are Redis lists (web processes and instance workers on any machine);
-without it they live in this process's memory, which is what `make run` needs (its in-process
-worker runs the instances). An instance takes whatever is queued at once, then waits at most the
-batch window for more, up to the batch size: a lone request waits no longer than the window.
+each web process has one reply list, which a single thread of that process pops and hands to
+the waiting callbacks. Without it the queues live in this process's memory, which is what
+`make run` needs (its in-process worker runs the instances). An instance takes whatever is
+queued at once, then waits at most the batch window for more, up to the batch size.
 """
 
 import base64
 import functools
 import json
+import logging
+import os
 import queue
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from django.conf import settings
 
+log = logging.getLogger("serving.transport")
 REPLY_TTL_S = 120
+Deliver = Callable[[dict[str, Any]], None]
 
 
 class Transport(Protocol):
     """The request queues of services and the replies to their requests."""
 
-    def submit(self, service_id: str, request_id: str, body: dict[str, Any]) -> None:
-        """Queue a request for the service's instances."""
+    def expect(self, request_id: str, deliver: Deliver) -> None:
+        """Call `deliver(reply)` (from any thread) when the request's reply arrives."""
 
-    def wait(self, request_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """The reply to a request, or None after `timeout_s`."""
+    def forget(self, request_id: str) -> None:
+        """Stop expecting a reply (a late one is dropped)."""
+
+    def submit(self, service_id: str, request_id: str, body: dict[str, Any], limit: int) -> bool:
+        """Queue a request for the service's instances; False when `limit` already wait."""
 
     def take(self, service_id: str, max_batch: int, window_s: float, block_s: float
              ) -> list[dict[str, Any]]:
         """Up to `max_batch` queued requests (empty after `block_s` with none)."""
 
-    def reply(self, request_id: str, body: dict[str, Any]) -> None:
-        """Answer a request."""
+    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
+        """Answer a request that `take` gave."""
 
     def depth(self, service_id: str) -> int:
         """How many requests wait for the service."""
@@ -55,37 +70,55 @@ def decode_image(text: str) -> bytes:
     return base64.b64decode(text)
 
 
+class _Waiters:
+    """The callbacks of this process's requests that wait for a reply."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: dict[str, Deliver] = {}
+
+    def add(self, request_id: str, deliver: Deliver) -> None:
+        with self._lock:
+            self._callbacks[request_id] = deliver
+
+    def discard(self, request_id: str) -> None:
+        with self._lock:
+            self._callbacks.pop(request_id, None)
+
+    def deliver(self, request_id: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            deliver = self._callbacks.pop(request_id, None)
+        if deliver is not None:
+            deliver(body)
+
+
 class MemoryTransport:
     """Queues in this process: web and instances share it (make run, tests)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queues: dict[str, queue.Queue] = {}
-        self._replies: dict[str, queue.Queue] = {}
+        self._waiters = _Waiters()
 
     def _queue(self, service_id: str) -> queue.Queue:
         with self._lock:
             return self._queues.setdefault(service_id, queue.Queue())
 
-    def _reply_box(self, request_id: str) -> queue.Queue:
-        with self._lock:
-            return self._replies.setdefault(request_id, queue.Queue(maxsize=1))
+    def expect(self, request_id: str, deliver: Deliver) -> None:
+        """Register the reply's callback."""
+        self._waiters.add(request_id, deliver)
 
-    def submit(self, service_id: str, request_id: str, body: dict[str, Any]) -> None:
-        """Queue a request."""
-        self._reply_box(request_id)
-        self._queue(service_id).put({**body, "request_id": request_id})
+    def forget(self, request_id: str) -> None:
+        """Drop the reply's callback."""
+        self._waiters.discard(request_id)
 
-    def wait(self, request_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """The reply, or None after the timeout (the box is dropped either way)."""
-        box = self._reply_box(request_id)
-        try:
-            return box.get(timeout=timeout_s)
-        except queue.Empty:
-            return None
-        finally:
-            with self._lock:
-                self._replies.pop(request_id, None)
+    def submit(self, service_id: str, request_id: str, body: dict[str, Any], limit: int) -> bool:
+        """Queue a request unless `limit` wait already."""
+        waiting = self._queue(service_id)
+        if waiting.qsize() >= limit:
+            return False
+        waiting.put({**body, "request_id": request_id})
+        return True
 
     def take(self, service_id: str, max_batch: int, window_s: float, block_s: float
              ) -> list[dict[str, Any]]:
@@ -111,43 +144,76 @@ class MemoryTransport:
                 break
         return batch
 
-    def reply(self, request_id: str, body: dict[str, Any]) -> None:
+    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
         """Answer a request whose caller still waits (a late answer is dropped)."""
-        with self._lock:
-            box = self._replies.get(request_id)
-        if box is not None:
-            box.put_nowait(body)
+        self._waiters.deliver(request["request_id"], body)
 
     def depth(self, service_id: str) -> int:
         """Queued requests."""
         return self._queue(service_id).qsize()
 
 
+# Push unless the list already holds ARGV[2] items: the 429 check and the push in one step.
+_SUBMIT = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 class RedisTransport:
-    """Queues as Redis lists; replies as short-lived lists a caller pops with BLPOP."""
+    """Queues as Redis lists; replies go to the asking process's own list, which one thread of
+    that process pops (BLPOP) and hands to the waiting callbacks."""
 
     def __init__(self, url: str) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url)
+        self._submit = self._redis.register_script(_SUBMIT)
+        self._waiters = _Waiters()
+        self._lock = threading.Lock()
+        self._pump_pid = 0
+        self._replies = ""
 
     @staticmethod
     def _queue(service_id: str) -> str:
         return f"serving:{service_id}:requests"
 
-    @staticmethod
-    def _reply_key(request_id: str) -> str:
-        return f"serving:reply:{request_id}"
+    def _reply_list(self) -> str:
+        """This process's reply list; its pump starts on first use (again after a fork)."""
+        with self._lock:
+            if self._pump_pid != os.getpid():
+                self._pump_pid = os.getpid()
+                self._replies = f"serving:replies:{uuid.uuid4().hex}"
+                threading.Thread(target=self._pump, args=(self._replies,), daemon=True,
+                                 name="serving-replies").start()
+            return self._replies
 
-    def submit(self, service_id: str, request_id: str, body: dict[str, Any]) -> None:
-        """Queue a request."""
-        self._redis.rpush(self._queue(service_id),
-                          json.dumps({**body, "request_id": request_id}))
+    def _pump(self, key: str) -> None:
+        while True:
+            try:
+                found = self._redis.blpop([key], timeout=1)
+            except Exception:  # Redis away for a moment: the waiters time out meanwhile
+                log.exception("reading serving replies failed; retrying")
+                time.sleep(1)
+                continue
+            if found:
+                message = json.loads(found[1])
+                self._waiters.deliver(message["request_id"], message["body"])
 
-    def wait(self, request_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """The reply, or None after the timeout."""
-        found = self._redis.blpop([self._reply_key(request_id)], timeout=max(timeout_s, 0.01))
-        return json.loads(found[1]) if found else None
+    def expect(self, request_id: str, deliver: Deliver) -> None:
+        """Register the reply's callback."""
+        self._reply_list()
+        self._waiters.add(request_id, deliver)
+
+    def forget(self, request_id: str) -> None:
+        """Drop the reply's callback."""
+        self._waiters.discard(request_id)
+
+    def submit(self, service_id: str, request_id: str, body: dict[str, Any], limit: int) -> bool:
+        """Queue a request unless `limit` wait already (atomically, in one round trip)."""
+        message = json.dumps({**body, "request_id": request_id, "reply_to": self._reply_list()})
+        return bool(self._submit(keys=[self._queue(service_id)], args=[message, limit]))
 
     def take(self, service_id: str, max_batch: int, window_s: float, block_s: float
              ) -> list[dict[str, Any]]:
@@ -172,11 +238,12 @@ class RedisTransport:
             batch.append(json.loads(found[1]))
         return batch
 
-    def reply(self, request_id: str, body: dict[str, Any]) -> None:
-        """Answer a request; unread replies expire."""
-        key = self._reply_key(request_id)
+    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
+        """Answer a request on its process's reply list; unread replies expire."""
+        key = request["reply_to"]
+        message = json.dumps({"request_id": request["request_id"], "body": body})
         with self._redis.pipeline() as pipe:
-            pipe.rpush(key, json.dumps(body)).expire(key, REPLY_TTL_S).execute()
+            pipe.rpush(key, message).expire(key, REPLY_TTL_S).execute()
 
     def depth(self, service_id: str) -> int:
         """Queued requests."""

@@ -9,14 +9,13 @@ Retry-After at once, never a timeout.
 
 import binascii
 import io
-import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from PIL import Image, UnidentifiedImageError
 from rest_framework import generics, serializers, status
@@ -28,15 +27,7 @@ from accounts.api import valid
 from accounts.authentication import BearerTokenAuthentication, SessionAuthentication
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import can
-from core.errors import (
-    InternalError,
-    NotFound,
-    PayloadTooLarge,
-    Throttled,
-    Unavailable,
-    ValidationFailed,
-    WrongState,
-)
+from core.errors import NotFound, PayloadTooLarge, Throttled, ValidationFailed, WrongState
 from eventlog.store import read_log
 from serving import commands, monitoring
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
@@ -304,12 +295,48 @@ def _number(request: Request, name: str, default: float, low: float, high: float
 
 class ServicePredictView(generics.GenericAPIView):
     """Predict one image: `{"predictions": [{"label", "score", "bbox"?, "mask"?}]}`, highest
-    score first; `min_score` filters by confidence, `top_k` caps classification labels."""
+    score first; `min_score` filters by confidence, `top_k` caps classification labels.
+
+    The route is served by `serving.gateway` (asynchronous: no thread waits while an instance
+    works); this class holds what DRF does well there: authentication, permissions, the error
+    shape and the schema. `accept` runs them in the gateway's thread pool."""
 
     authentication_classes = [ServiceKeyAuthentication, BearerTokenAuthentication,
                               SessionAuthentication]
     permission_classes = [MayPredict]
     throttle_classes: list = []  # overload is measured by the queue, answered 429 below
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The gateway's view, carrying this class (drf-spectacular documents it from `cls`)."""
+        from serving import gateway
+
+        return gateway.view(cls, initkwargs)
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request: Request, pk: str) -> Any:
+        """Queue the image for an instance and answer with its predictions."""
+        from serving import gateway
+
+        return async_to_sync(gateway.answer)(type(self), request._request, pk)
+
+    def accept(self, request: HttpRequest, pk: str, request_id: str
+               ) -> tuple[Service | None, HttpResponse | None]:
+        """Authenticate, find the service, check the image and queue it for an instance: the
+        service (None when the caller may not see it), and the error answer if it was not
+        queued. Runs what `dispatch` would, up to the wait."""
+        self.args, self.kwargs = (), {"pk": pk}
+        drf_request = self.initialize_request(request, pk=pk)
+        self.request, self.headers = drf_request, self.default_response_headers
+        service = None
+        try:
+            self.initial(drf_request, pk=pk)
+            service = self._service(drf_request, pk)
+            self._queue(drf_request, service, request_id)
+            return service, None
+        except Exception as exc:  # handle_exception re-raises what it cannot answer
+            response = self.handle_exception(exc)
+        return service, self.finalize_response(drf_request, response, pk=pk).render()
 
     def _service(self, request: Request, pk: str) -> Service:
         access = request.auth
@@ -320,46 +347,14 @@ class ServicePredictView(generics.GenericAPIView):
             raise NotFound("Service not found.")
         return service
 
-    @extend_schema(request=None, responses={200: dict})
-    def post(self, request: Request, pk: str) -> Response:
-        """Queue the image for an instance and answer with its predictions."""
-        started = time.monotonic()
-        service = self._service(request, pk)
-        outcome = "error"
-        try:
-            body = self._predict(request, service)
-            outcome = "ok"
-            return Response(body)
-        except Throttled:
-            outcome = "throttled"
-            raise
-        finally:
-            monitoring.record(service.tenant_id, service.id,
-                              (time.monotonic() - started) * 1000, outcome)
-
-    def _predict(self, request: Request, service: Service) -> dict[str, Any]:
+    def _queue(self, request: Request, service: Service, request_id: str) -> None:
         if service.state not in commands.SERVING:
             raise WrongState(f"The service is {service.state}; it answers predictions while "
                              "running.")
         content = _image(request)
-        min_score = _number(request, "min_score", 0.0, 0.0, 1.0)
-        top_k = int(_number(request, "top_k", 5, 1, 100))
-        queue = transport()
+        body = {"image": encode_image(content),
+                "min_score": _number(request, "min_score", 0.0, 0.0, 1.0),
+                "top_k": int(_number(request, "top_k", 5, 1, 100))}
         limit = settings.SERVING_MAX_QUEUE * max(1, service.instance_count)
-        if queue.depth(str(service.id)) >= limit:
-            raise Throttled("The service is busy; retry shortly.",
-                             headers={"Retry-After": "1"})
-        request_id = uuid.uuid4().hex
-        queue.submit(str(service.id), request_id, {"image": encode_image(content),
-                                                   "min_score": min_score, "top_k": top_k})
-        reply = queue.wait(request_id, settings.SERVING_REQUEST_TIMEOUT_S)
-        if reply is None:
-            raise Unavailable("No instance answered in time; retry shortly.",
-                              headers={"Retry-After": "5"})
-        if not reply["ok"]:
-            if reply["code"] == "invalid_image":
-                raise ValidationFailed(reply["message"], fields={"image": [reply["message"]]})
-            if reply["code"] == "service_stopped":
-                raise WrongState("The service stopped.")
-            raise InternalError(reply["message"])
-        return {"predictions": reply["predictions"], "model": reply["model"]}
+        if not transport().submit(str(service.id), request_id, body, limit):
+            raise Throttled("The service is busy; retry shortly.", headers={"Retry-After": "1"})

@@ -77,6 +77,9 @@ def database_from_env(url: str) -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # Opening a connection registers Django's SQL functions (about 1 ms); threads that live
+        # on, like the prediction gateway's, keep theirs.
+        db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     else:
         db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         db["CONN_HEALTH_CHECKS"] = True
@@ -201,6 +204,7 @@ SERVING_MAX_QUEUE = env.int("SERVING_MAX_QUEUE", default=64)  # waiting requests
 SERVING_REQUEST_TIMEOUT_S = env.float("SERVING_REQUEST_TIMEOUT_S", default=30.0)
 SERVING_MAX_IMAGE_BYTES = env.int("SERVING_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 SERVING_MAX_INSTANCES = env.int("SERVING_MAX_INSTANCES", default=4)
+SERVING_ACCEPT_THREADS = env.int("SERVING_ACCEPT_THREADS", default=4)  # per web process
 SERVING_MONITOR_FLUSH_S = env.float("SERVING_MONITOR_FLUSH_S", default=5.0)
 SERVING_WATCHDOG_INTERVAL_S = env.float("SERVING_WATCHDOG_INTERVAL_S", default=30.0)
 # Evaluation image previews: signed links valid this long.

@@ -1,5 +1,6 @@
 """The request queues between web processes and instances, in memory and on a real Redis."""
 
+import queue
 import threading
 import time
 import uuid
@@ -16,11 +17,19 @@ def queues(request):
     return RedisTransport(request.getfixturevalue("redis_url"))
 
 
+def expect(queues, request_id: str) -> queue.Queue:
+    """A caller waiting for one reply: its callback puts the reply in a queue."""
+    box = queue.Queue()
+    queues.expect(request_id, box.put)
+    return box
+
+
 def test_requests_come_out_in_order_in_batches_and_replies_reach_their_caller(queues):
     service = uuid.uuid4().hex
     ids = [uuid.uuid4().hex for _ in range(5)]
+    boxes = [expect(queues, request_id) for request_id in ids]
     for n, request_id in enumerate(ids):
-        queues.submit(service, request_id, {"image": "", "n": n})
+        assert queues.submit(service, request_id, {"image": "", "n": n}, limit=10)
     assert queues.depth(service) == 5
 
     first = queues.take(service, max_batch=3, window_s=0.0, block_s=1.0)
@@ -28,9 +37,18 @@ def test_requests_come_out_in_order_in_batches_and_replies_reach_their_caller(qu
 
     assert [r["n"] for r in first] == [0, 1, 2] and [r["n"] for r in rest] == [3, 4]
     assert queues.depth(service) == 0
-    for request in first + rest:
-        queues.reply(request["request_id"], {"ok": True, "n": request["n"]})
-    assert [queues.wait(request_id, 1.0)["n"] for request_id in reversed(ids)] == [4, 3, 2, 1, 0]
+    for request in reversed(first + rest):
+        queues.reply(request, {"ok": True, "n": request["n"]})
+    assert [box.get(timeout=5)["n"] for box in boxes] == [0, 1, 2, 3, 4]
+
+
+def test_a_full_queue_refuses_without_queueing(queues):
+    service = uuid.uuid4().hex
+    assert queues.submit(service, "a", {"n": 1}, limit=2)
+    assert queues.submit(service, "b", {"n": 2}, limit=2)
+    assert not queues.submit(service, "c", {"n": 3}, limit=2)
+    assert queues.depth(service) == 2
+    assert [r["n"] for r in queues.take(service, 10, 0.0, 1.0)] == [1, 2]
 
 
 def test_an_empty_queue_waits_at_most_block_s_and_a_batch_at_most_the_window(queues):
@@ -41,9 +59,9 @@ def test_an_empty_queue_waits_at_most_block_s_and_a_batch_at_most_the_window(que
 
     def late():
         time.sleep(0.05)
-        queues.submit(service, uuid.uuid4().hex, {"n": 2})
+        queues.submit(service, uuid.uuid4().hex, {"n": 2}, limit=10)
 
-    queues.submit(service, uuid.uuid4().hex, {"n": 1})
+    queues.submit(service, uuid.uuid4().hex, {"n": 1}, limit=10)
     sender = threading.Thread(target=late)
     sender.start()
     batch = queues.take(service, max_batch=4, window_s=1.0, block_s=1.0)
@@ -51,6 +69,17 @@ def test_an_empty_queue_waits_at_most_block_s_and_a_batch_at_most_the_window(que
     assert [r["n"] for r in batch] == [1, 2], "the window gathers the late request"
 
 
-def test_a_reply_nobody_waits_for_is_dropped_and_a_wait_times_out(queues):
-    assert queues.wait(uuid.uuid4().hex, 0.05) is None
-    queues.reply(uuid.uuid4().hex, {"ok": True})  # a caller that gave up: no error
+def test_a_reply_for_a_caller_that_gave_up_is_dropped(queues):
+    service = uuid.uuid4().hex
+    box = expect(queues, "gone")
+    queues.submit(service, "gone", {"n": 1}, limit=10)
+    queues.forget("gone")
+    (request,) = queues.take(service, 1, 0.0, 1.0)
+    queues.reply(request, {"ok": True})  # no error for the instance
+
+    still = expect(queues, "here")
+    queues.submit(service, "here", {"n": 2}, limit=10)
+    (request,) = queues.take(service, 1, 0.0, 1.0)
+    queues.reply(request, {"ok": True, "n": 2})
+    assert still.get(timeout=5) == {"ok": True, "n": 2}
+    assert box.empty(), "the forgotten caller got nothing"
