@@ -88,12 +88,23 @@ def to_tensor(image: ImageInput, where: str = "image") -> Tensor:
     return tensor
 
 
-def preprocess(image: Tensor, input_size: tuple[int, int],
-               normalization: tuple[Sequence[float], Sequence[float]] | None) -> Tensor:
-    """Resize a uint8 CxHxW image, scale to [0, 1] and normalise: the eval transforms' steps."""
-    resized = F.resize(image, list(input_size), antialias=True)
-    scaled = F.to_dtype(resized, torch.float32, scale=True)
+def resize(image: Tensor, input_size: tuple[int, int]) -> Tensor:
+    """A uint8 CxHxW image at the model's input size: the eval transforms' first step."""
+    return F.resize(image, list(input_size), antialias=True)
+
+
+def normalize(images: Tensor, normalization: tuple[Sequence[float], Sequence[float]] | None
+              ) -> Tensor:
+    """uint8 images (CxHxW, or a NxCxHxW batch at once) scaled to [0, 1] and normalised: the
+    eval transforms' last steps."""
+    scaled = F.to_dtype(images, torch.float32, scale=True)
     if normalization is None:
         return scaled
     mean, std = normalization
     return F.normalize(scaled, mean=list(mean), std=list(std))
+
+
+def preprocess(image: Tensor, input_size: tuple[int, int],
+               normalization: tuple[Sequence[float], Sequence[float]] | None) -> Tensor:
+    """Resize a uint8 CxHxW image, scale to [0, 1] and normalise: the eval transforms' steps."""
+    return normalize(resize(image, input_size), normalization)

@@ -27,7 +27,7 @@ from torch.nn import functional as TF
 from training_runtime.export.artifact import Manifest, load_manifest
 from training_runtime.export.programs import load_program
 from training_runtime.models import build, get
-from training_runtime.predict.inputs import ImageInput, preprocess, to_tensor
+from training_runtime.predict.inputs import ImageInput, normalize, resize, to_tensor
 
 MASK_THRESHOLD = 0.5
 
@@ -71,34 +71,48 @@ class Predictor:
             self._eager = _rebuild(self.manifest, self.device)
         return self._eager
 
-    def preprocess(self, images: Sequence[ImageInput]
-                   ) -> tuple[list[Tensor], list[tuple[int, int]]]:
-        """Model inputs (resized, scaled, normalised, on the device) and original (h, w) sizes."""
+    def prepare(self, images: Sequence[ImageInput]
+                ) -> tuple[list[Tensor], list[tuple[int, int]]]:
+        """The images decoded and resized to the input size (uint8, on the CPU) and their
+        original (h, w) sizes: the per-image part of preprocessing, which a server does while
+        the model runs the batch before."""
         if isinstance(images, str | bytes) or not isinstance(images, Sequence):
             raise ValueError("images must be a list of images.")
-        tensors, sizes = [], []
+        resized, sizes = [], []
         for i, image in enumerate(images):
             raw = to_tensor(image, where=f"image {i}")
             sizes.append((int(raw.shape[1]), int(raw.shape[2])))
-            tensors.append(preprocess(raw, self.manifest.input_size,
-                                      self.manifest.normalization).to(self.device))
-        return tensors, sizes
+            resized.append(resize(raw, self.manifest.input_size))
+        return resized, sizes
+
+    def preprocess(self, images: Sequence[ImageInput]
+                   ) -> tuple[list[Tensor], list[tuple[int, int]]]:
+        """Model inputs (resized, scaled, normalised, on the device) and original (h, w) sizes."""
+        resized, sizes = self.prepare(images)
+        return [normalize(x, self.manifest.normalization).to(self.device) for x in resized], sizes
 
     def predict(self, images: Sequence[ImageInput], *, top_k: int = 5,
                 min_score: float = 0.0) -> list[list[dict[str, Any]]]:
         """One list of predictions per image, highest score first, with one forward pass."""
+        resized, sizes = self.prepare(images)
+        return self.predict_prepared(resized, sizes, top_k=top_k, min_score=min_score)
+
+    def predict_prepared(self, resized: list[Tensor], sizes: list[tuple[int, int]], *,
+                         top_k: int = 5, min_score: float = 0.0) -> list[list[dict[str, Any]]]:
+        """`predict` on what `prepare` returned, scaled and normalised as one batch on the
+        device (a few large operations instead of many small ones per image)."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
         if not 0.0 <= float(min_score) <= 1.0:
             raise ValueError(f"min_score must be between 0 and 1, got {min_score!r}.")
-        tensors, sizes = self.preprocess(images)
-        if not tensors:
+        if not resized:
             return []
+        batch = normalize(torch.stack(resized).to(self.device), self.manifest.normalization)
         with torch.inference_mode():
             if self.scenario == "classification":
-                logits = self.model(torch.stack(tensors))
+                logits = self.model(batch)
                 return self.classification_results(logits, top_k, min_score)
-            outputs = self.model(tensors)
+            outputs = self.model(list(batch))
         return [self.detection_results(out, size, min_score) for out, size in zip(outputs, sizes,
                                                                                   strict=True)]
 
