@@ -38,11 +38,13 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret.startswith(KEY_PREFIX):
             return None
-        key = ServiceKey.objects.unscoped().filter(digest=digest(secret)).first()
-        if key is None:
+        found = ServiceKey.objects.unscoped().filter(digest=digest(secret)).values_list(
+            "tenant_id", "service_id")[:1]
+        if not found:
             raise AuthenticationFailed("The service key is unknown or was replaced.")
-        return AnonymousUser(), ServiceKeyAccess(tenant_id=key.tenant_id, user_id=NOBODY,
-                                                 role=SERVICE_ROLE, service_id=key.service_id)
+        tenant_id, service_id = found[0]
+        return AnonymousUser(), ServiceKeyAccess(tenant_id=tenant_id, user_id=NOBODY,
+                                                 role=SERVICE_ROLE, service_id=service_id)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'

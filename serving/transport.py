@@ -4,7 +4,7 @@
     transport().submit(service_id, request_id, body, limit)  # web: queue; False when full
     transport().forget(request_id)                           # web: stop expecting (gave up)
     transport().take(service_id, max_batch, window_s, block_s)  # instance: a micro-batch
-    transport().reply(request, body)                         # instance: answer a taken request
+    transport().reply([(request, body), ...])                # instance: answer taken requests
     transport().depth(service_id)                            # how many wait
 
 A web process registers a callback before it submits, so a reply that comes back sooner than
@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -53,8 +53,8 @@ class Transport(Protocol):
              ) -> list[dict[str, Any]]:
         """Up to `max_batch` queued requests (empty after `block_s` with none)."""
 
-    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
-        """Answer a request that `take` gave."""
+    def reply(self, answers: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Answer requests that `take` gave: (request, reply body) pairs."""
 
     def depth(self, service_id: str) -> int:
         """How many requests wait for the service."""
@@ -144,9 +144,10 @@ class MemoryTransport:
                 break
         return batch
 
-    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
-        """Answer a request whose caller still waits (a late answer is dropped)."""
-        self._waiters.deliver(request["request_id"], body)
+    def reply(self, answers: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Answer requests whose callers still wait (a late answer is dropped)."""
+        for request, body in answers:
+            self._waiters.deliver(request["request_id"], body)
 
     def depth(self, service_id: str) -> int:
         """Queued requests."""
@@ -238,12 +239,16 @@ class RedisTransport:
             batch.append(json.loads(found[1]))
         return batch
 
-    def reply(self, request: dict[str, Any], body: dict[str, Any]) -> None:
-        """Answer a request on its process's reply list; unread replies expire."""
-        key = request["reply_to"]
-        message = json.dumps({"request_id": request["request_id"], "body": body})
-        with self._redis.pipeline() as pipe:
-            pipe.rpush(key, message).expire(key, REPLY_TTL_S).execute()
+    def reply(self, answers: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Answer requests on their processes' reply lists, in one round trip; unread replies
+        expire."""
+        answers = list(answers)
+        with self._redis.pipeline(transaction=False) as pipe:
+            for key in {request["reply_to"] for request, _ in answers}:
+                pipe.rpush(key, *(json.dumps({"request_id": request["request_id"], "body": body})
+                                  for request, body in answers if request["reply_to"] == key))
+                pipe.expire(key, REPLY_TTL_S)
+            pipe.execute()
 
     def depth(self, service_id: str) -> int:
         """Queued requests."""

@@ -9,6 +9,8 @@ Retry-After at once, never a timeout.
 
 import binascii
 import io
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -293,6 +295,16 @@ def _number(request: Request, name: str, default: float, low: float, high: float
     return value
 
 
+@dataclass(frozen=True)
+class Target:
+    """The service a prediction is for: what the route checks and monitors."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    state: str
+    instance_count: int
+
+
 class ServicePredictView(generics.GenericAPIView):
     """Predict one image: `{"predictions": [{"label", "score", "bbox"?, "mask"?}]}`, highest
     score first; `min_score` filters by confidence, `top_k` caps classification labels.
@@ -321,7 +333,7 @@ class ServicePredictView(generics.GenericAPIView):
         return async_to_sync(gateway.answer)(type(self), request._request, pk)
 
     def accept(self, request: HttpRequest, pk: str, request_id: str
-               ) -> tuple[Service | None, HttpResponse | None]:
+               ) -> tuple[Target | None, HttpResponse | None]:
         """Authenticate, find the service, check the image and queue it for an instance: the
         service (None when the caller may not see it), and the error answer if it was not
         queued. Runs what `dispatch` would, up to the wait."""
@@ -338,16 +350,18 @@ class ServicePredictView(generics.GenericAPIView):
             response = self.handle_exception(exc)
         return service, self.finalize_response(drf_request, response, pk=pk).render()
 
-    def _service(self, request: Request, pk: str) -> Service:
+    def _service(self, request: Request, pk: str) -> Target:
         access = request.auth
         if isinstance(access, ServiceKeyAccess) and str(access.service_id) != str(pk):
             raise NotFound("Service not found.")
-        service = Service.objects.for_tenant(access.tenant_id).filter(id=pk).first()
-        if service is None:
+        # the four columns a prediction needs: the route's hottest query, no model instance
+        found = Service.objects.for_tenant(access.tenant_id).filter(id=pk).values_list(
+            "id", "tenant_id", "state", "instance_count")[:1]
+        if not found:
             raise NotFound("Service not found.")
-        return service
+        return Target(*found[0])
 
-    def _queue(self, request: Request, service: Service, request_id: str) -> None:
+    def _queue(self, request: Request, service: Target, request_id: str) -> None:
         if service.state not in commands.SERVING:
             raise WrongState(f"The service is {service.state}; it answers predictions while "
                              "running.")

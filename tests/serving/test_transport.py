@@ -37,8 +37,8 @@ def test_requests_come_out_in_order_in_batches_and_replies_reach_their_caller(qu
 
     assert [r["n"] for r in first] == [0, 1, 2] and [r["n"] for r in rest] == [3, 4]
     assert queues.depth(service) == 0
-    for request in reversed(first + rest):
-        queues.reply(request, {"ok": True, "n": request["n"]})
+    queues.reply([(request, {"ok": True, "n": request["n"]}) for request in rest])
+    queues.reply([(request, {"ok": True, "n": request["n"]}) for request in first])
     assert [box.get(timeout=5)["n"] for box in boxes] == [0, 1, 2, 3, 4]
 
 
@@ -75,11 +75,26 @@ def test_a_reply_for_a_caller_that_gave_up_is_dropped(queues):
     queues.submit(service, "gone", {"n": 1}, limit=10)
     queues.forget("gone")
     (request,) = queues.take(service, 1, 0.0, 1.0)
-    queues.reply(request, {"ok": True})  # no error for the instance
+    queues.reply([(request, {"ok": True})])  # no error for the instance
 
     still = expect(queues, "here")
     queues.submit(service, "here", {"n": 2}, limit=10)
     (request,) = queues.take(service, 1, 0.0, 1.0)
-    queues.reply(request, {"ok": True, "n": 2})
+    queues.reply([(request, {"ok": True, "n": 2})])
     assert still.get(timeout=5) == {"ok": True, "n": 2}
     assert box.empty(), "the forgotten caller got nothing"
+
+
+def test_replies_reach_the_web_process_that_asked(redis_url):
+    """Two web processes (two transports, two reply lists) share a service's queue; one
+    instance answers a batch holding requests of both in one round trip."""
+    web_a, web_b, instance = (RedisTransport(redis_url) for _ in range(3))
+    service = uuid.uuid4().hex
+    box_a, box_b = expect(web_a, "from-a"), expect(web_b, "from-b")
+    web_a.submit(service, "from-a", {"n": 1}, limit=10)
+    web_b.submit(service, "from-b", {"n": 2}, limit=10)
+
+    batch = instance.take(service, 10, 0.0, 1.0)
+    instance.reply([(request, {"n": request["n"]}) for request in batch])
+
+    assert box_a.get(timeout=5) == {"n": 1} and box_b.get(timeout=5) == {"n": 2}
