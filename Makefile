@@ -56,7 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/predict.py
 	$(BIN)/python bench/task_overhead.py
-	$(BIN)/python bench/serving.py
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python bench/serving.py --shape worker  # as compose's worker-serving
+	$(BIN)/python bench/serving.py --shape inprocess
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

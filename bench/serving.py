@@ -7,14 +7,20 @@ overhead over a single forward pass (goal p50 <= 20 ms)."
 A classification artifact (registry resnet18 at 112x112, 10 labels, random weights: a forward
 pass that is not trivially small on a CPU, yet a run of about a minute or two) is exported as
 training exports it (program "auto": a torch.export program), stored as a TrainedModel row and
-published through the API. The server is this file run with --serve in a subprocess:
-`manage.py serve` (uvicorn, the in-process dramatiq worker that runs the instance, the
-in-memory transport) on a local port, with the instance's `answer` and its model wrapped to
-record each micro-batch: size, time in answer(), time in model(x) split by the thread's own
-clock (/proc/thread-self/schedstat: on a CPU, waiting for a CPU, and the rest asleep, i.e.
-waiting for the GIL or OpenMP workers; exact to a scheduler tick). Embedded defaults (SQLite,
-stub broker, local disk) in a scratch folder under DATA_DIR, removed at the end; DEBUG off.
-This process drives it over real HTTP with `requests`, one keep-alive session per client
+published through the API. Two shapes (--shape):
+  - worker (default, production): this file run with --serve is `manage.py serve` (uvicorn,
+    no in-process worker) and with --work a dramatiq worker process on the `serving` queue, as
+    compose's worker-serving; Redis (--redis-url, a database of its own) is the broker and the
+    serving transport;
+  - inprocess (`make run`): `manage.py serve` alone, its in-process worker running the
+    instance, the in-memory transport.
+The process that runs the instance wraps its `finish` and its model to record each
+micro-batch: size, time in finish() (the forward pass and results; decoding overlaps
+the batch before), time in model(x) split by the thread's own clock
+(/proc/thread-self/schedstat: on a CPU, waiting for a CPU, and the rest asleep, i.e. waiting
+for the GIL or OpenMP workers; exact to a scheduler tick). SQLite, local disk, in a scratch
+folder under DATA_DIR, removed at the end; DEBUG off.
+This process drives it over real HTTP with `http.client`, one keep-alive connection per client
 thread, the service key as credentials, JSON base64 bodies (JPEGs at the input size, encoded
 once beforehand). Anchors in this process, on the same images, same torch thread count:
   - raw `model(x)` (the very module the Predictor runs) on preprocessed, stacked batches of
@@ -25,16 +31,18 @@ once beforehand). Anchors in this process, on the same images, same torch thread
 Each round: 32 clients send --requests predictions each, back to back (throughput = answered /
 wall); then one client alone (a request that waits for nobody but the batch window); then the
 anchors again, so that each round's ratio is against the anchors just before and after it (the
-box is noisy; medians of the rounds are shown). CPU seconds of the server process per request
+box is noisy; medians of the rounds are shown). CPU seconds of the server processes per request
 beside the anchors' CPU per image are the figures noise moves least. Under 32 closed-loop
 clients a request also waits for the batches ahead of it, so that latency is also shown beside
 its ideal, 32 / the raw anchor's rate. No assertions: figures to read.
 
 Usage: DATA_DIR=/tmp/h-sbench .venv/bin/python bench/serving.py [--model resnet18] [--size 112]
        [--program auto] [--clients 32] [--requests 10] [--single 30] [--rounds 3] [--threads N]
+       [--shape worker|inprocess] [--redis-url redis://127.0.0.1:6379/13]
 """
 
 import argparse
+import http.client
 import io
 import json
 import os
@@ -74,21 +82,20 @@ def thread_clock() -> tuple[float, float, float]:
 # --- the server process ---------------------------------------------------------------------
 
 
-def serve(port: int) -> None:
-    """`manage.py serve` on `port`, each micro-batch recorded; the record is written on exit."""
+def instrument() -> list[tuple[float, ...]]:
+    """Set Django up and wrap the instance's finish() and model to record each micro-batch:
+    (wall clock, size, seconds in finish(), in model(x): wall, on a CPU, waiting for a CPU);
+    decoding (prepare()) overlaps the batch before, in the instance's prefetch thread."""
     import django
 
     django.setup()
-    from django.core.management import call_command
-
     from serving import instance
 
     if os.environ.get("BENCH_TORCH_THREADS"):
         torch.set_num_threads(int(os.environ["BENCH_TORCH_THREADS"]))
-    # (wall clock, size, seconds in answer(), in model(x): wall, on a CPU, waiting for a CPU)
     batches: list[tuple[float, ...]] = []
     forward = [0.0, 0.0, 0.0]  # inside model(x) since the last batch was recorded
-    answer, load = instance.answer, instance._load
+    finish, load = instance.finish, instance._load
 
     def timed_load(model_id: str, into: Path) -> Any:
         predictor = load(model_id, into)
@@ -105,34 +112,73 @@ def serve(port: int) -> None:
         predictor.model = timed
         return predictor
 
-    def recorded(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def recorded(ready: Any) -> list[dict[str, Any]]:
         at, started, forward[:] = time.time(), time.perf_counter(), [0.0, 0.0, 0.0]
         try:
-            return answer(predictor, batch)
+            return finish(ready)
         finally:
-            batches.append((at, len(batch), time.perf_counter() - started, *forward))
+            batches.append((at, len(ready.requests), time.perf_counter() - started, *forward))
 
     instance._load = timed_load
-    instance.answer = recorded
+    instance.finish = recorded
+    return batches
+
+
+def write_record(batches: list[tuple[float, ...]]) -> None:
+    Path(os.environ["DATA_DIR"], STATS).write_text(json.dumps(
+        {"torch_threads": torch.get_num_threads(), "batches": batches}))
+
+
+def serve(port: int) -> None:
+    """`manage.py serve` on `port` (in the inprocess shape its worker runs the instance)."""
+    batches = instrument()
+    from django.core.management import call_command
+
     try:
         call_command("serve", host=HOST, port=port)
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it stopped on
         pass
     finally:
-        Path(os.environ["DATA_DIR"], STATS).write_text(json.dumps(
-            {"torch_threads": torch.get_num_threads(), "batches": batches}))
+        if os.environ.get("BENCH_SHAPE") == "inprocess":
+            write_record(batches)
+
+
+def work() -> None:
+    """A dramatiq worker process on the serving queue, as compose's worker-serving runs."""
+    import dramatiq
+
+    batches = instrument()
+    from core.actors import discover
+
+    discover()
+    worker = dramatiq.Worker(dramatiq.get_broker(), queues={"serving"}, worker_threads=1)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    stop.wait()
+    worker.stop(timeout=30_000)
+    write_record(batches)
 
 
 # --- this process: setup, anchors, clients --------------------------------------------------
 
 
-def setup_django(data_dir: str, threads: int | None) -> None:
-    """Settings for both processes (the server inherits the environment), then migrate."""
+def setup_django(data_dir: str, threads: int | None, shape: str, redis_url: str) -> None:
+    """Settings for every process (the server and worker inherit the environment), then
+    migrate. The worker shape needs Redis: the dramatiq broker and the serving transport."""
     os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings.local", "DATA_DIR": data_dir,
-                       "DEBUG": "false", "LOG_LEVEL": "WARNING",
+                       "DEBUG": "false", "LOG_LEVEL": "WARNING", "BENCH_SHAPE": shape,
                        "DATABASE_URL": f"sqlite:///{data_dir}/bench.sqlite3"})
-    for name in ("REDIS_URL", "DRAMATIQ_BROKER_URL", "S3_BUCKET", "SERVING_TRANSPORT"):
+    for name in ("REDIS_URL", "DRAMATIQ_BROKER_URL", "S3_BUCKET", "SERVING_TRANSPORT",
+                 "INPROCESS_WORKER"):
         os.environ.pop(name, None)
+    if shape == "worker":
+        from core.services import reachable
+
+        if not reachable(redis_url):
+            raise SystemExit(f"the worker shape needs Redis at {redis_url} (--redis-url)")
+        os.environ.update({"REDIS_URL": redis_url, "DRAMATIQ_BROKER_URL": redis_url})
     if threads:
         os.environ["BENCH_TORCH_THREADS"] = str(threads)
         torch.set_num_threads(threads)
@@ -256,7 +302,7 @@ class Load:
     wall_s: float
     failed: int
     span: tuple[float, float]  # wall clock, to find the server's batches of this phase
-    server_cpu_s: float
+    server_cpu_s: list[float]  # per server process: web, then the worker if any
     client_cpu_s: float
 
     @property
@@ -265,8 +311,25 @@ class Load:
         return (len(self.latencies_ms) - self.failed) / self.wall_s
 
 
-def drive(sessions: list[Any], url: str, bodies: list[bytes], per_client: int,
-          server: int) -> Load:
+class Client:
+    """One load-generating client: a keep-alive connection of the standard library's
+    http.client, which costs a third of `requests`' CPU a request; the clients share this
+    machine's cores with the server, so the lighter the better the server is measured."""
+
+    def __init__(self, port: int, key: str) -> None:
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=120)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def post(self, path: str, body: bytes) -> int:
+        """The status of one prediction; its body is read and dropped."""
+        self.connection.request("POST", path, body, self.headers)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+
+def drive(sessions: list[Client], url: str, bodies: list[bytes], per_client: int,
+          server: list[int]) -> Load:
     """Every session sends `per_client` predictions back to back, all starting together."""
     clients = len(sessions)
     start = threading.Barrier(clients + 1)
@@ -278,22 +341,22 @@ def drive(sessions: list[Any], url: str, bodies: list[bytes], per_client: int,
         for i in range(per_client):
             body = bodies[(n * per_client + i) % len(bodies)]
             sent = time.perf_counter()
-            response = sessions[n].post(url, data=body)
+            status = sessions[n].post(url, body)
             latencies[n].append((time.perf_counter() - sent) * 1000)
-            failed[n] += response.status_code != 200
-            response.close()
+            failed[n] += status != 200
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     start.wait()
     began_at, began = time.time(), time.perf_counter()
-    server_cpu, client_cpu = cpu_s(server), time.process_time()
+    server_cpu, client_cpu = [cpu_s(pid) for pid in server], time.process_time()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
     return Load([ms for mine in latencies for ms in mine], wall, sum(failed),
-                (began_at, time.time()), cpu_s(server) - server_cpu,
+                (began_at, time.time()),
+                [cpu_s(pid) - before for pid, before in zip(server, server_cpu, strict=True)],
                 time.process_time() - client_cpu)
 
 
@@ -302,7 +365,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def batches_in(batches: list[list[float]], loads: list[Load]) -> tuple[list[int], ...]:
-    """The server's batch sizes during these loads, then its seconds in answer() and in model(x):
+    """The server's batch sizes during these loads, then its seconds in finish() and in model(x):
     wall, on a CPU, waiting for a CPU."""
     mine = [b for b in batches if any(lo <= b[0] <= hi for lo, hi in (x.span for x in loads))]
     return ([int(b[1]) for b in mine], *(sum(b[i] for b in mine) for i in range(2, 6)))
@@ -321,10 +384,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (both sides)")
+    parser.add_argument("--shape", default="worker", choices=("worker", "inprocess"),
+                        help="worker: the instance in its own dramatiq worker process, Redis "
+                        "broker and transport (production); inprocess: make run's one process")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)  # the server
+    parser.add_argument("--work", action="store_true", help=argparse.SUPPRESS)  # the worker
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve)
+        return
+    if args.work:
+        work()
         return
 
     import shutil
@@ -339,7 +410,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, data_dir: str) -> None:
-    setup_django(data_dir, args.threads)
+    setup_django(data_dir, args.threads, args.shape, args.redis_url)
     import requests
     from django.conf import settings
 
@@ -353,13 +424,17 @@ def run(args: argparse.Namespace, data_dir: str) -> None:
     log = Path(data_dir, "server.log").open("wb")  # noqa: SIM115  (closed below)
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
+    processes = [server]
+    if args.shape == "worker":
+        processes.append(subprocess.Popen([sys.executable, __file__, "--work"], cwd=ROOT,
+                                          stdout=log, stderr=subprocess.STDOUT))
     http = requests.Session()
     http.trust_env = False  # no proxy for the local server
     service_id = None
     try:
         def up() -> bool:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited ({server.returncode}); see its log")
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError("the server or worker exited; see its log")
             try:
                 return http.get(f"{api}/health/", timeout=2).status_code == 200
             except requests.ConnectionError:
@@ -393,26 +468,21 @@ def run(args: argparse.Namespace, data_dir: str) -> None:
         images = jpegs(args.images, args.size)
         bodies = [json.dumps({"image": encode_image(image), "top_k": 5}).encode()
                   for image in images]
-        sessions = []
-        for _ in range(args.clients):
-            session = requests.Session()
-            session.trust_env = False
-            session.headers.update({"Authorization": f"Bearer {published.json()['key']}",
-                                    "Content-Type": "application/json"})
-            sessions.append(session)
-        predict_url = f"{api}/services/{service_id}/predict/"
+        sessions = [Client(port, published.json()["key"]) for _ in range(args.clients)]
+        predict_url = f"/api/v1/services/{service_id}/predict/"
+        pids = [p.pid for p in processes]  # the server's CPU: web and worker
         predictor = Predictor.load(artifact, "cpu")
         batch = settings.SERVING_MAX_BATCH
 
         for _ in range(2):  # warm-up: kernels, allocator; connections and threads
             measure_anchors(predictor, images, batch)
-            drive(sessions, predict_url, bodies, 2, server.pid)
+            drive(sessions, predict_url, bodies, 2, pids)
         anchors = [measure_anchors(predictor, images, batch)]  # before and after every round
         crowd: list[Load] = []
         alone: list[Load] = []
         for n in range(args.rounds):
-            crowd.append(drive(sessions, predict_url, bodies, args.requests, server.pid))
-            alone.append(drive(sessions[:1], predict_url, bodies, args.single, server.pid))
+            crowd.append(drive(sessions, predict_url, bodies, args.requests, pids))
+            alone.append(drive(sessions[:1], predict_url, bodies, args.single, pids))
             anchors.append(measure_anchors(predictor, images, batch))
             print(f"round {n + 1}: {crowd[-1].rate:.1f} req/s, raw anchor before/after "
                   f"{len(images) / anchors[-2].raw_s:.1f}/{len(images) / anchors[-1].raw_s:.1f} "
@@ -426,14 +496,15 @@ def run(args: argparse.Namespace, data_dir: str) -> None:
         if service_id is not None:  # something failed midway: still let the instance leave
             http.post(f"{api}/services/{service_id}/stop/")
             time.sleep(2)
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
-        if server.returncode not in (0, -signal.SIGINT):
+        if any(p.returncode not in (0, -signal.SIGINT) for p in processes):
             print(Path(data_dir, "server.log").read_text()[-4000:], file=sys.stderr)
 
     record = json.loads(Path(data_dir, STATS).read_text())
@@ -460,7 +531,9 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
     crowd_ms = [ms for load in crowd for ms in load.latencies_ms]
     alone_ms = [ms for load in alone for ms in load.latencies_ms]
     answered = sum(len(load.latencies_ms) - load.failed for load in crowd)
-    server_cpu_ms = 1000 * sum(load.server_cpu_s for load in crowd) / answered
+    per_process_ms = [1000 * sum(cpu) / answered
+                      for cpu in zip(*(load.server_cpu_s for load in crowd), strict=True)]
+    server_cpu_ms = sum(per_process_ms)
     client_cpu_ms = 1000 * sum(load.client_cpu_s for load in crowd) / answered
     raw_cpu_ms = statistics.median(1000 * a.raw_cpu_s / n for a in anchors)
     predictor_cpu_ms = statistics.median(1000 * a.predictor_cpu_s / n for a in anchors)
@@ -483,8 +556,13 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
           f"{n} JPEGs (~{statistics.mean(map(len, images)) / 1024:.1f} KiB); "
           f"SERVING_MAX_BATCH {batch}, window {window_ms:g} ms; {args.rounds} rounds, anchors "
           "before and after each")
-    print("HTTP: manage.py serve (uvicorn, in-process worker, memory transport) in a "
-          "subprocess; clients: requests, one thread and keep-alive session each, here")
+    shape = ("manage.py serve (uvicorn, in-process worker, memory transport)"
+             if args.shape == "inprocess" else "manage.py serve (uvicorn) and a dramatiq worker "
+             "process on the serving queue (Redis broker and transport)")
+    print(f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')} (anchors and server "
+          "alike; compose's worker-serving sets PASSIVE)")
+    print(f"HTTP: {shape}, in subprocesses; clients: http.client, one thread and keep-alive "
+          "connection each, here; server CPU counts every server process")
     print(f"anchors (same images, this process; medians of {len(anchors)}):")
     print(f"  raw model(x), batch {batch:<4}        {raw_rate:8.1f} images/s   CPU "
           f"{raw_cpu_ms:5.1f} ms an image")
@@ -498,6 +576,9 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
     print(f"  CPU          server {server_cpu_ms:5.1f} ms a request "
           f"(= {raw_cpu_ms / server_cpu_ms:.2f} x raw, {predictor_cpu_ms / server_cpu_ms:.2f} x "
           f"Predictor in images per CPU second), clients {client_cpu_ms:5.1f} ms a request")
+    if len(per_process_ms) > 1:
+        print(f"               of which web {per_process_ms[0]:5.1f} ms, worker "
+              f"{per_process_ms[1]:5.1f} ms")
     print(f"  latency      p50 {pct(crowd_ms, 50):6.1f} ms, p99 {pct(crowd_ms, 99):6.1f} ms; "
           f"over one forward p50: {pct(crowd_ms, 50) - single_p50:6.1f} ms, p99 "
           f"{pct(crowd_ms, 99) - single_p50:6.1f} ms (queueing included)")
@@ -505,7 +586,7 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
           f"{pct(crowd_ms, 50) / ideal_ms:.2f} x, p99 {pct(crowd_ms, 99) / ideal_ms:.2f} x")
     if crowd_sizes:
         print(f"  instance     mean batch {statistics.mean(crowd_sizes):.1f} of {batch} "
-              f"({len(crowd_sizes)} batches); inside answer() {100 * crowd_busy / crowd_wall:.0f} "
+              f"({len(crowd_sizes)} batches); inside finish() {100 * crowd_busy / crowd_wall:.0f} "
               f"% of the wall time, {1000 * crowd_busy / len(crowd_sizes):.1f} ms a batch")
         print(f"  model(x)     server {split(crowd_forward, len(crowd_sizes))} a batch")
         print(f"               anchor {split(anchor_forward, 1)} for {batch} (this thread's "
@@ -516,7 +597,7 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
           f"p99 {pct(alone_ms, 99) - single_p50:6.1f} ms")
     if alone_sizes:
         print(f"  instance     mean batch {statistics.mean(alone_sizes):.1f}; "
-              f"{1000 * alone_busy / len(alone_sizes):.1f} ms a batch inside answer(), model(x) "
+              f"{1000 * alone_busy / len(alone_sizes):.1f} ms a batch inside finish(), model(x) "
               f"{split(alone_forward, len(alone_sizes))} (a lone request does not wait out the "
               f"{window_ms:g} ms window)")
 
