@@ -14,12 +14,11 @@ published through the API. Two shapes (--shape):
     serving transport;
   - inprocess (`make run`): `manage.py serve` alone, its in-process worker running the
     instance, the in-memory transport.
-The process that runs the instance wraps its `finish` and its model to record each
-micro-batch: size, time in finish() (the forward pass and results; decoding overlaps
-the batch before), time in model(x) split by the thread's own clock
-(/proc/thread-self/schedstat: on a CPU, waiting for a CPU, and the rest asleep, i.e. waiting
-for the GIL or OpenMP workers; exact to a scheduler tick). SQLite, local disk, in a scratch
-folder under DATA_DIR, removed at the end; DEBUG off.
+The process that runs the instance wraps its `answer` and its model to record each
+micro-batch: size, time in answer() (decoding, the forward pass, results), time in model(x)
+split by the thread's own clock (/proc/thread-self/schedstat: on a CPU, waiting for a CPU,
+and the rest asleep, i.e. waiting for the GIL or OpenMP workers; exact to a scheduler tick).
+SQLite, local disk, in a scratch folder under DATA_DIR, removed at the end; DEBUG off.
 This process drives it over real HTTP with `http.client`, one keep-alive connection per client
 thread, the service key as credentials, JSON base64 bodies (JPEGs at the input size, encoded
 once beforehand). Anchors in this process, on the same images, same torch thread count:
@@ -83,9 +82,8 @@ def thread_clock() -> tuple[float, float, float]:
 
 
 def instrument() -> list[tuple[float, ...]]:
-    """Set Django up and wrap the instance's finish() and model to record each micro-batch:
-    (wall clock, size, seconds in finish(), in model(x): wall, on a CPU, waiting for a CPU);
-    decoding (prepare()) overlaps the batch before, in the instance's prefetch thread."""
+    """Set Django up and wrap the instance's answer() and model to record each micro-batch:
+    (wall clock, size, seconds in answer(), in model(x): wall, on a CPU, waiting for a CPU)."""
     import django
 
     django.setup()
@@ -95,7 +93,7 @@ def instrument() -> list[tuple[float, ...]]:
         torch.set_num_threads(int(os.environ["BENCH_TORCH_THREADS"]))
     batches: list[tuple[float, ...]] = []
     forward = [0.0, 0.0, 0.0]  # inside model(x) since the last batch was recorded
-    finish, load = instance.finish, instance._load
+    answer, load = instance.answer, instance._load
 
     def timed_load(model_id: str, into: Path) -> Any:
         predictor = load(model_id, into)
@@ -112,15 +110,15 @@ def instrument() -> list[tuple[float, ...]]:
         predictor.model = timed
         return predictor
 
-    def recorded(ready: Any) -> list[dict[str, Any]]:
+    def recorded(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         at, started, forward[:] = time.time(), time.perf_counter(), [0.0, 0.0, 0.0]
         try:
-            return finish(ready)
+            return answer(predictor, batch)
         finally:
-            batches.append((at, len(ready.requests), time.perf_counter() - started, *forward))
+            batches.append((at, len(batch), time.perf_counter() - started, *forward))
 
     instance._load = timed_load
-    instance.finish = recorded
+    instance.answer = recorded
     return batches
 
 
@@ -365,7 +363,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def batches_in(batches: list[list[float]], loads: list[Load]) -> tuple[list[int], ...]:
-    """The server's batch sizes during these loads, then its seconds in finish() and in model(x):
+    """The server's batch sizes during these loads, then its seconds in answer() and in model(x):
     wall, on a CPU, waiting for a CPU."""
     mine = [b for b in batches if any(lo <= b[0] <= hi for lo, hi in (x.span for x in loads))]
     return ([int(b[1]) for b in mine], *(sum(b[i] for b in mine) for i in range(2, 6)))
@@ -586,7 +584,7 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
           f"{pct(crowd_ms, 50) / ideal_ms:.2f} x, p99 {pct(crowd_ms, 99) / ideal_ms:.2f} x")
     if crowd_sizes:
         print(f"  instance     mean batch {statistics.mean(crowd_sizes):.1f} of {batch} "
-              f"({len(crowd_sizes)} batches); inside finish() {100 * crowd_busy / crowd_wall:.0f} "
+              f"({len(crowd_sizes)} batches); inside answer() {100 * crowd_busy / crowd_wall:.0f} "
               f"% of the wall time, {1000 * crowd_busy / len(crowd_sizes):.1f} ms a batch")
         print(f"  model(x)     server {split(crowd_forward, len(crowd_sizes))} a batch")
         print(f"               anchor {split(anchor_forward, 1)} for {batch} (this thread's "
@@ -597,7 +595,7 @@ def report(args: argparse.Namespace, form: str, images: list[bytes], anchors: li
           f"p99 {pct(alone_ms, 99) - single_p50:6.1f} ms")
     if alone_sizes:
         print(f"  instance     mean batch {statistics.mean(alone_sizes):.1f}; "
-              f"{1000 * alone_busy / len(alone_sizes):.1f} ms a batch inside finish(), model(x) "
+              f"{1000 * alone_busy / len(alone_sizes):.1f} ms a batch inside answer(), model(x) "
               f"{split(alone_forward, len(alone_sizes))} (a lone request does not wait out the "
               f"{window_ms:g} ms window)")
 

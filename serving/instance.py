@@ -2,23 +2,23 @@
 
     run(service_id, number)     # from the serving actor; returns why it ended
 
-A prefetch thread takes requests from the service's queue (serving.transport) as they come and
-decodes them while the model runs the batch before. When the model is free it takes what is
-ready, up to SERVING_MAX_BATCH, after waiting at most the batch window for more when the
-previous batch had company; it predicts the images that decoded in one forward pass and answers
-each request (an image that does not decode gets its own 400 reason; the others are
-unaffected). Between batches, at most every CONTROL_S, it
-reads the service row: it leaves when the service stops, switches model when an update asks
-(requests wait in the queue meanwhile, none is dropped), keeps the billing meter's heartbeat and
-stops the service when its maximum running time has passed. The last instance to leave a
-stopped service answers what is still queued with 409.
+The loop takes a micro-batch from the service's queue (serving.transport): whatever is queued,
+plus what arrives within the batch window when the previous batch had company. It predicts the
+images that decode in one forward pass and answers the batch in one step (an image that does
+not decode gets its own 400 reason; the others are unaffected). Decoding is not overlapped with
+the forward pass: on a CPU they share the cores, and bench/serving.py measured the overlap
+slower (0.73-0.77 x raw model(x) against 0.75-0.84 x, alternating runs).
+
+Between batches, at most every CONTROL_S, it reads the service row: it leaves when the service
+stops, switches model when an update asks (requests wait in the queue meanwhile, none is
+dropped), keeps the billing meter's heartbeat and stops the service when its maximum running
+time has passed. The last instance to leave a stopped service answers what is still queued
+with 409.
 """
 
 import logging
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,137 +56,38 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@dataclass
-class Prepared:
-    """A micro-batch made ready for the model: its requests, the predictor it was prepared
-    for, the model inputs of the images that decoded, and the replies of those that did not."""
-
-    requests: list[dict[str, Any]]
-    predictor: Any
-    tensors: list[Any]
-    sizes: list[tuple[int, int]]
-    rows: list[int]
-    replies: list[dict[str, Any] | None]
-
-
-def prepare(predictor: Any, batch: list[dict[str, Any]]) -> Prepared:
-    """Decode and preprocess a micro-batch; an image that does not decode gets its own 400."""
+def answer(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The replies to a micro-batch, in its order: predictions from one forward pass, or a
+    per-image error; each request's own confidence filter is applied after the pass."""
     from training_runtime.predict import InvalidImageError
 
-    ready = Prepared(batch, predictor, [], [], [], [None] * len(batch))
+    replies: list[dict[str, Any] | None] = [None] * len(batch)
+    images, sizes, rows = [], [], []
     for i, request in enumerate(batch):
         try:
-            (tensor,), (size,) = predictor.prepare([decode_image(request["image"])])
+            (image,), (size,) = predictor.prepare([decode_image(request["image"])])
         except (InvalidImageError, ValueError) as exc:
-            ready.replies[i] = {"ok": False, "code": "invalid_image",
-                                "message": str(exc).replace("image 0:", "image:", 1)}
+            replies[i] = {"ok": False, "code": "invalid_image",
+                          "message": str(exc).replace("image 0:", "image:", 1)}
             continue
-        ready.tensors.append(tensor)
-        ready.sizes.append(size)
-        ready.rows.append(i)
-    return ready
-
-
-def finish(ready: Prepared) -> list[dict[str, Any]]:
-    """The replies to a prepared micro-batch, in its order, from one forward pass; each
-    request's own confidence filter is applied after it."""
-    batch, replies = ready.requests, list(ready.replies)
-    if ready.rows:
-        floor = min(batch[i]["min_score"] for i in ready.rows)
-        top_k = max(batch[i]["top_k"] for i in ready.rows)
-        found = ready.predictor.predict_prepared(ready.tensors, ready.sizes, top_k=top_k,
-                                                 min_score=floor)
-        for i, predictions in zip(ready.rows, found, strict=True):
+        images.append(image)
+        sizes.append(size)
+        rows.append(i)
+    if rows:
+        floor = min(batch[i]["min_score"] for i in rows)
+        top_k = max(batch[i]["top_k"] for i in rows)
+        found = predictor.predict_prepared(images, sizes, top_k=top_k, min_score=floor)
+        for i, predictions in zip(rows, found, strict=True):
             wanted = [p for p in predictions if p["score"] >= batch[i]["min_score"]]
-            if ready.predictor.scenario == "classification":
+            if predictor.scenario == "classification":
                 wanted = wanted[:batch[i]["top_k"]]
             replies[i] = {"ok": True, "predictions": wanted}
     return replies
 
 
-def answer(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The replies to a micro-batch, in its order: predictions, or a per-image error."""
-    return finish(prepare(predictor, batch))
-
-
 def _failed(batch: list[dict[str, Any]], exc: Exception) -> list[dict[str, Any]]:
     return [{"ok": False, "code": "internal_error",
              "message": f"{type(exc).__name__}: {exc}"}] * len(batch)
-
-
-def merge(parts: list[Prepared]) -> Prepared:
-    """One micro-batch of requests prepared apart (for the same predictor)."""
-    merged = Prepared([], parts[0].predictor, [], [], [], [])
-    for part in parts:
-        offset = len(merged.requests)
-        merged.requests += part.requests
-        merged.tensors += part.tensors
-        merged.sizes += part.sizes
-        merged.rows += [offset + row for row in part.rows]
-        merged.replies += part.replies
-    return merged
-
-
-class _Prefetch:
-    """Decodes requests as they arrive, while the model runs the batch before; the model takes
-    what is ready when it is free, so batches stay as full as without it. At most one batch of
-    prepared requests waits here: the rest stay in the service's queue, where the 429 limit and
-    the service's other instances see them."""
-
-    def __init__(self, instance: "_Instance") -> None:
-        self.instance = instance
-        self.max_batch = settings.SERVING_MAX_BATCH
-        self.window = settings.SERVING_BATCH_WINDOW_MS / 1000
-        self.ready: list[Prepared] = []
-        self.changed = threading.Condition()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True,
-                                       name=f"serving-prefetch-{instance.number}")
-
-    def _run(self) -> None:
-        service_id = str(self.instance.row.id)
-        while True:
-            with self.changed:
-                self.changed.wait_for(lambda: self.stopping
-                                      or len(self.ready) < self.max_batch)
-                if self.stopping:
-                    return
-                room = self.max_batch - len(self.ready)
-            batch = transport().take(service_id, room, 0.0, BLOCK_S)
-            predictor = self.instance.predictor
-            parts = []
-            for request in batch:
-                try:
-                    parts.append(prepare(predictor, [request]))
-                except Exception as exc:  # a failure of ours: the caller gets a 500
-                    log.exception("preparing a request failed on service %s", service_id)
-                    parts.append(Prepared([request], predictor, [], [], [],
-                                          _failed([request], exc)))
-            with self.changed:
-                self.ready += parts
-                self.changed.notify_all()
-
-    def next(self, window_s: float) -> Prepared | None:
-        """What is ready, up to a batch, after waiting at most `window_s` for more to fill it;
-        None after BLOCK_S with nothing."""
-        with self.changed:
-            if not self.changed.wait_for(lambda: self.ready, timeout=BLOCK_S):
-                return None
-            if window_s > 0:
-                self.changed.wait_for(lambda: len(self.ready) >= self.max_batch,
-                                      timeout=window_s)
-            taken, self.ready = self.ready[:self.max_batch], self.ready[self.max_batch:]
-            self.changed.notify_all()
-        return merge(taken)
-
-    def stop(self) -> None:
-        """Stop taking; requests taken but not answered get the stopped service's 409."""
-        with self.changed:
-            self.stopping = True
-            self.changed.notify_all()
-        self.thread.join()
-        if self.ready:
-            self.instance.answer_stopped([r for part in self.ready for r in part.requests])
 
 
 class _Instance:
@@ -198,35 +99,27 @@ class _Instance:
 
     def serve(self) -> str:
         channel = transport()
-        prefetch = _Prefetch(self)
-        prefetch.thread.start()
+        service_id = str(self.row.id)
+        max_batch = settings.SERVING_MAX_BATCH
+        window = settings.SERVING_BATCH_WINDOW_MS / 1000
         last_size = 0
-        try:
-            while True:
-                # Wait for company only under load: a lone request (the last batch was one
-                # too) goes straight to the model instead of waiting out the window.
-                ready = prefetch.next(prefetch.window if last_size > 1 else 0.0)
-                last_size = len(ready.requests) if ready is not None else 0
-                if ready is not None:
-                    if ready.predictor is not self.predictor:  # prepared before a switch
-                        ready = prepare(self.predictor, ready.requests)
-                    try:
-                        replies = finish(ready)
-                    except Exception as exc:  # a failure of ours: the batch's callers get a 500
-                        log.exception("prediction failed on service %s", self.row.id)
-                        replies = _failed(ready.requests, exc)
-                    channel.reply([(request, {**reply, "model": self.model_id})
-                                 for request, reply in zip(ready.requests, replies,
-                                                           strict=True)])
-                ended = self.control()
-                if ended is not None:
-                    return ended
-        finally:
-            prefetch.stop()
-
-    def answer_stopped(self, batch: list[dict[str, Any]]) -> None:
-        """Answer requests taken by an instance that leaves: the service stopped."""
-        transport().reply([(request, dict(STOPPED)) for request in batch])
+        while True:
+            # Wait for company only under load: a lone request (the last batch was one too)
+            # goes straight to the model instead of waiting out the window.
+            batch = channel.take(service_id, max_batch, window if last_size > 1 else 0.0,
+                                 BLOCK_S)
+            last_size = len(batch)
+            if batch:
+                try:
+                    replies = answer(self.predictor, batch)
+                except Exception as exc:  # a failure of ours: the batch's callers get a 500
+                    log.exception("prediction failed on service %s", service_id)
+                    replies = _failed(batch, exc)
+                channel.reply([(request, {**reply, "model": self.model_id})
+                               for request, reply in zip(batch, replies, strict=True)])
+            ended = self.control()
+            if ended is not None:
+                return ended
 
     def control(self) -> str | None:
         """Between batches: stop, update, heartbeat, maximum running time."""

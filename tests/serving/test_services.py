@@ -213,24 +213,16 @@ def test_an_overloaded_service_answers_429_with_retry_after(
         api, funded, classifier, cpu_spec, serving_worker, settings, monkeypatch):
     from serving import instance
 
-    settings.SERVING_MAX_QUEUE = settings.SERVING_MAX_BATCH = 1
+    settings.SERVING_MAX_QUEUE = 1
     release, entered = threading.Event(), threading.Event()
-    prepared: list[int] = []
-    finish, prepare = instance.finish, instance.prepare
+    answer = instance.answer
 
-    def slow_finish(ready):
+    def slow_answer(predictor, batch):
         entered.set()
         release.wait(timeout=30)
-        return finish(ready)
+        return answer(predictor, batch)
 
-    def counted_prepare(predictor, batch):
-        try:
-            return prepare(predictor, batch)
-        finally:
-            prepared.append(len(batch))
-
-    monkeypatch.setattr(instance, "finish", slow_finish)
-    monkeypatch.setattr(instance, "prepare", counted_prepare)
+    monkeypatch.setattr(instance, "answer", slow_answer)
     service = publish(api, funded, classifier, cpu_spec)
     wait_state(api, funded, service["id"], "running")
     client = api.as_(funded)
@@ -241,12 +233,10 @@ def test_an_overloaded_service_answers_429_with_retry_after(
 
     from serving.transport import transport
 
-    busy = [threading.Thread(target=one) for _ in range(3)]
-    busy[0].start()  # one in the model's hands ...
+    busy = [threading.Thread(target=one) for _ in range(2)]
+    busy[0].start()  # one in the instance's hands ...
     wait_for(entered.is_set, what="the instance to take the first request")
-    busy[1].start()  # ... one prepared, a batch waiting for the model ...
-    wait_for(lambda: len(prepared) >= 2, what="the second request prepared")
-    busy[2].start()  # ... and one waiting in the queue
+    busy[1].start()  # ... one waiting in the queue
     wait_for(lambda: transport().depth(service["id"]) >= 1, what="a waiting request")
     refused = predict(client, service["id"], png(4))
     release.set()
@@ -255,7 +245,7 @@ def test_an_overloaded_service_answers_429_with_retry_after(
 
     assert refused.status_code == 429 and refused["Retry-After"] == "1"
     assert refused.json()["error"]["code"] == "throttled"
-    assert sorted(results) == [200] * 3
+    assert sorted(results) == [200, 200]
     monitoring.flush()
     totals = client.get(f"/api/v1/services/{service['id']}/monitoring/").json()["totals"]
-    assert totals == {"requests": 4, "errors": 0, "throttled": 1}
+    assert totals == {"requests": 3, "errors": 0, "throttled": 1}
