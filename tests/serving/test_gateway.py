@@ -110,3 +110,25 @@ def test_other_methods_on_the_route_are_405_in_the_error_shape(api, funded):
                                    "predict/")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_console_session_predicts_through_djangos_chain_with_its_csrf_token(
+        api, funded, classifier, cpu_spec, serving_worker):
+    import re
+
+    from tests.console.test_views import signed_in
+
+    service = publish(api, funded, classifier, cpu_spec)
+    wait_state(api, funded, service["id"], "running")
+    path = f"/api/v1/services/{service['id']}/predict/"
+    browser = signed_in(funded, enforce_csrf_checks=True)
+    body = json_body(png(5), top_k=2).decode()
+
+    refused = browser.post(path, body, content_type="application/json")
+    assert refused.status_code == 403, "a session write without the CSRF token"
+    page = browser.get("/console/projects/").content.decode()
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)[1]
+    answered = browser.post(path, body, content_type="application/json",
+                            HTTP_X_CSRFTOKEN=token)
+    assert answered.status_code == 200, answered.content
+    assert len(answered.json()["predictions"]) == 2
