@@ -53,7 +53,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import cpu_seconds, free_port  # noqa: E402
 from core.services import POSTGRES_URL, REDIS_URL  # noqa: E402
 from eventlog.schema import event  # noqa: E402
 
@@ -113,16 +113,6 @@ def summary_ms(latencies_s: list[float]) -> dict[str, float]:
 def fmt(stats: dict[str, float]) -> str:
     return (f"p50 {stats['p50']:.1f} ms  p95 {stats['p95']:.1f}  p99 {stats['p99']:.1f}  "
             f"max {stats['max']:.1f}  (n={stats['count']})")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process and its reaped children (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
 
 
 # ---------------------------------------------------------------------------- writer process
@@ -429,12 +419,6 @@ def drop_database() -> None:
 
     with psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -46,7 +46,6 @@ import io
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +63,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import cpu_seconds, free_port, wait  # noqa: E402
 
 HOST = "127.0.0.1"
 STATS = "server-batches.json"
@@ -238,28 +239,6 @@ def stored_model(tenant_id: str, project_id: str, artifact: Path, model_name: st
     return str(model_id)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def wait(predicate, timeout: float, what: str, every: float = 0.1):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Anchors:
     raw_s: float         # raw model(x) over every batch (wall)
@@ -348,13 +327,13 @@ def drive(sessions: list[Client], url: str, bodies: list[bytes], per_client: int
         thread.start()
     start.wait()
     began_at, began = time.time(), time.perf_counter()
-    server_cpu, client_cpu = [cpu_s(pid) for pid in server], time.process_time()
+    server_cpu, client_cpu = [cpu_seconds(pid) for pid in server], time.process_time()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
     return Load([ms for mine in latencies for ms in mine], wall, sum(failed),
                 (began_at, time.time()),
-                [cpu_s(pid) - before for pid, before in zip(server, server_cpu, strict=True)],
+                [cpu_seconds(pid) - before for pid, before in zip(server, server_cpu, strict=True)],
                 time.process_time() - client_cpu)
 
 

@@ -44,6 +44,7 @@ from PIL import Image  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
+from bench.common import wait  # noqa: E402
 from billing import wallet  # noqa: E402
 from billing.models import ComputeSpec  # noqa: E402
 from core.actors import discover  # noqa: E402
@@ -64,14 +65,6 @@ def digits_zip(per_label: int) -> bytes:
     return out.getvalue()
 
 
-def wait(predicate, timeout: float = 600.0, every: float = 0.02):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError("timed out")
 
 
 def main() -> None:
@@ -99,7 +92,8 @@ def main() -> None:
         "project": project["id"], "name": "digits", "kind": "classification",
         "format": "folders", "file": SimpleUploadedFile("d.zip", digits_zip(args.per_label))},
         format="multipart").json()
-    wait(lambda: client.get(f"/api/v1/datasets/{dataset['id']}/").json()["state"] == "ready")
+    wait(lambda: client.get(f"/api/v1/datasets/{dataset['id']}/").json()["state"] == "ready",
+         what="the dataset to be ready", every=0.02)
 
     from datasets import api as datasets
     from datasets.models import Dataset
