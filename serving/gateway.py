@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import re
 import threading
 import time
 import uuid
@@ -36,14 +35,13 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
+from django.urls import Resolver404, resolve
 
 from core.errors import ApiError, InternalError, Unavailable, ValidationFailed, WrongState
 from core.exceptions import error_response
 from core.middleware import RequestIdMiddleware, RequestSizeLimitMiddleware
 from serving import monitoring
 from serving.transport import transport
-
-PATH = re.compile(r"^/api/v1/services/(?P<pk>[0-9a-fA-F-]{36})/predict/$")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -167,12 +165,25 @@ def view(view_class: type, initkwargs: dict[str, Any], *, pooled: bool = False) 
     return predict
 
 
+def predicted_service(path: str) -> str | None:
+    """The service id when the URLconf routes `path` to the prediction view, else None."""
+    from serving.views import ServicePredictView
+
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if getattr(match.func, "view_class", None) is not ServicePredictView:
+        return None
+    return str(match.kwargs["pk"])
+
+
 def handles(scope: dict[str, Any]) -> bool:
     """Whether an ASGI request is a Bearer-authenticated prediction (the lean app's share)."""
     return (scope["type"] == "http" and scope.get("method") == "POST"
-            and PATH.match(scope.get("path", "")) is not None
             and any(name == b"authorization" and value[:7].lower() == b"bearer "
-                    for name, value in scope.get("headers", ())))
+                    for name, value in scope.get("headers", ()))
+            and predicted_service(scope.get("path", "")) is not None)
 
 
 class PredictionGateway(ASGIHandler):
@@ -207,8 +218,8 @@ class PredictionGateway(ASGIHandler):
             redirect = security.process_request(request)
             if redirect is not None:
                 return redirect
-            found = PATH.match(request.path_info)
-            response = (await predict(request, found["pk"]) if found else
+            pk = predicted_service(request.path_info)
+            response = (await predict(request, pk) if pk is not None else
                         error_response("not_found", "Not found.", 404))
             return security.process_response(request, response)
 
