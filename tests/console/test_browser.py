@@ -187,13 +187,15 @@ def test_console_end_to_end(chromium_path, console_server, stripe, browser_conte
     deadline = time.monotonic() + 90
     shot_running = False
     while time.monotonic() < deadline:
-        value = float(row.locator("progress").get_attribute("value") or 0)
+        # State and bar in one read: the row is replaced whole, and two reads can straddle it.
+        state, value = row.evaluate(
+            "r => [r.dataset.state, Number(r.querySelector('progress').value)]")
         if not seen or seen[-1] != value:
             seen.append(value)
         if 0 < value < 1 and not shot_running:
             shoot(page, "05-task-running")
             shot_running = True
-        if row.get_attribute("data-state") in ("succeeded", "failed", "stopped"):
+        if state in ("succeeded", "failed", "stopped"):
             break
         time.sleep(0.05)
     assert row.get_attribute("data-state") == "succeeded", processes.tails()
