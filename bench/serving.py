@@ -297,12 +297,23 @@ class Client:
         self.connection = http.client.HTTPConnection(HOST, port, timeout=120)
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
+    def connect(self) -> None:
+        """A fresh connection: the server closes keep-alive connections idle between rounds
+        (uvicorn after 5 s), and http.client would only notice on the next send."""
+        self.connection.close()
+        self.connection.connect()
+
     def post(self, path: str, body: bytes) -> int:
-        """The status of one prediction; its body is read and dropped."""
-        self.connection.request("POST", path, body, self.headers)
-        response = self.connection.getresponse()
-        response.read()
-        return response.status
+        """The status of one prediction (0 when the connection failed); its body is dropped."""
+        try:
+            self.connection.request("POST", path, body, self.headers)
+            response = self.connection.getresponse()
+            response.read()
+            return response.status
+        except (http.client.HTTPException, OSError) as error:
+            print(f"client: {error!r}", file=sys.stderr)
+            self.connection.close()  # the next request opens a new one
+            return 0
 
 
 def drive(sessions: list[Client], url: str, bodies: list[bytes], per_client: int,
@@ -314,6 +325,7 @@ def drive(sessions: list[Client], url: str, bodies: list[bytes], per_client: int
     failed = [0] * clients
 
     def client(n: int) -> None:
+        sessions[n].connect()
         start.wait()
         for i in range(per_client):
             body = bodies[(n * per_client + i) % len(bodies)]
