@@ -64,6 +64,13 @@ def test_the_routing_rule_sends_only_bearer_predictions_to_the_gateway():
     assert not gateway.handles({"type": "websocket", "path": path})
 
 
+def test_the_route_lookup_follows_the_urlconf_in_force(settings):
+    path = "/api/v1/services/8d3c5a52-7f5e-4a53-9a55-3d0f5a1d2b6c/predict/"
+    assert gateway.predicted_service(path) == "8d3c5a52-7f5e-4a53-9a55-3d0f5a1d2b6c"
+    settings.ROOT_URLCONF = "console.urls"  # a URLconf without the route: not a cached answer
+    assert gateway.predicted_service(path) is None
+
+
 def test_a_prediction_through_the_gateway_answers_like_the_route(
         api, funded, tenant_b, classifier, classifier_artifact, cpu_spec, serving_worker,
         settings):
