@@ -25,12 +25,12 @@ from billing.events import (
 )
 from billing.models import ComputeSpec, PrepaidBalance, Wallet
 from billing.money import format_amount
-from core.errors import InsufficientFunds, ValidationFailed, VersionConflict
+from core.errors import InsufficientFunds, ValidationFailed
+from eventlog.aggregates import retry_on_conflict
 from eventlog.store import RecordedEvent, Stream, append
 
 T = TypeVar("T")
 STREAM_TYPE = "wallet"
-_RETRIES = 5
 
 
 def wallet_stream(tenant_id: object) -> Stream:
@@ -84,14 +84,12 @@ def locked(tenant_id: object) -> Iterator[LockedWallet]:
 
 def with_wallet(tenant_id: object, command: Callable[[LockedWallet], T]) -> T:
     """Run `command` on the locked wallet; retried when another opener won the first append."""
-    for attempt in range(_RETRIES):
-        try:
-            with locked(tenant_id) as wallet:
-                return command(wallet)
-        except VersionConflict:
-            if attempt == _RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def on_locked_wallet() -> T:
+        with locked(tenant_id) as wallet:
+            return command(wallet)
+
+    return retry_on_conflict(on_locked_wallet)
 
 
 def view(tenant_id: object) -> Wallet:

@@ -20,6 +20,7 @@ from core.tenancy import TenantAccess
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.events import EvaluationCreated, EvaluationQueued, EvaluationStopped
 from evaluation.models import Evaluation
+from eventlog.aggregates import retry_on_conflict
 from tasks.api import trained_model
 
 RESOURCE_TYPE = "evaluation"
@@ -182,14 +183,18 @@ def evaluate_after_training(task: Any, model_id: object) -> uuid.UUID | None:
 
 def stop_evaluation(tenant_id: object, evaluation_id: object, reason: str) -> bool:
     """Stop a queued or running evaluation (its worker notices at its next batch); False when
-    it had already ended."""
-    with transaction.atomic():
-        aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
-        if aggregate.state not in ("queued", "running"):
-            return False
-        aggregate.append(EvaluationStopped(reason=reason))
-        billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id, reason=reason)
-    return True
+    it had already ended; run again from the new head when the worker reported first)."""
+
+    def stop() -> bool:
+        with transaction.atomic():
+            aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
+            if aggregate.state not in ("queued", "running"):
+                return False
+            aggregate.append(EvaluationStopped(reason=reason))
+            billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id, reason=reason)
+        return True
+
+    return retry_on_conflict(stop)
 
 
 def _enqueue(evaluation_id: uuid.UUID, device: str) -> None:

@@ -7,13 +7,33 @@
             self.name = data["name"]
 
 Each event is applied by the method `when_<EventType>`, if the aggregate has one.
+
+A command whose stream other writers extend at any moment (a worker's progress beside a user's
+stop) runs through `retry_on_conflict`: its load, rules and append again from the new head.
 """
 
 import uuid
-from typing import ClassVar, Self
+from collections.abc import Callable
+from typing import ClassVar, Self, TypeVar
 
-from core.errors import NotFound, WrongState
+from core.errors import NotFound, VersionConflict, WrongState
 from eventlog.store import RecordedEvent, Stream, append, load_stream
+
+T = TypeVar("T")
+
+CONFLICT_ATTEMPTS = 5
+
+
+def retry_on_conflict(command: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run `command` (load, check, append, in its own transaction); run it again from a fresh
+    load when another writer appended first, so its rules are checked against what is there."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return command()
+        except VersionConflict:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 class Aggregate:

@@ -7,6 +7,7 @@ leave (or the stop itself, when none is live) appends ServiceStopped and stops t
 transaction.
 """
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from billing import api as billing
 from core import context
 from core.errors import NotFound, ValidationFailed, VersionConflict, WrongState
 from core.tenancy import TenantAccess
+from eventlog.aggregates import retry_on_conflict
 from serving.aggregates import ENDED, ServiceAggregate
 from serving.events import (
     ServiceCreated,
@@ -87,27 +89,39 @@ def _start_instances(service_id: uuid.UUID, numbers: range) -> None:
         run_service_instance.send(str(service_id), number)
 
 
+# The commands below meet the instances' own events (started, ready, exited, traffic) on the
+# service's stream at any moment: each runs again from the new head when one came first.
+
+
 def reissue_key(access: TenantAccess, service_id: object) -> str:
     """A new prediction key; the old one stops working at once."""
-    aggregate = ServiceAggregate.load(access.tenant_id, service_id)
-    if aggregate.state in ENDED:
-        raise WrongState(f"The service is {aggregate.state}.")
-    secret, key_event = _new_key()
-    with context.scope(actor=access.actor):
-        aggregate.append(key_event)
-    return secret
+
+    def reissue() -> str:
+        aggregate = ServiceAggregate.load(access.tenant_id, service_id)
+        if aggregate.state in ENDED:
+            raise WrongState(f"The service is {aggregate.state}.")
+        secret, key_event = _new_key()
+        with context.scope(actor=access.actor):
+            aggregate.append(key_event)
+        return secret
+
+    return retry_on_conflict(reissue)
 
 
 def request_stop(tenant_id: object, service_id: object, reason: str, actor: str) -> bool:
     """Ask the service to stop; False when it is already stopping or ended."""
-    with transaction.atomic(), context.scope(actor=actor):
-        aggregate = ServiceAggregate.load(tenant_id, service_id)
-        if aggregate.state in (*ENDED, "stopping"):
-            return False
-        aggregate.append(ServiceStopRequested(reason=reason))
-        if not _live(aggregate):
-            _finish(aggregate, reason)
-    return True
+
+    def stop() -> bool:
+        with transaction.atomic(), context.scope(actor=actor):
+            aggregate = ServiceAggregate.load(tenant_id, service_id)
+            if aggregate.state in (*ENDED, "stopping"):
+                return False
+            aggregate.append(ServiceStopRequested(reason=reason))
+            if not _live(aggregate):
+                _finish(aggregate, reason)
+        return True
+
+    return retry_on_conflict(stop)
 
 
 def _live(aggregate: ServiceAggregate) -> set[int]:
@@ -129,21 +143,25 @@ def stop_reason(tenant_id: object, service_id: object) -> str:
 
 def update_model(access: TenantAccess, service_id: object, model_id: object) -> Service:
     """Switch a running service to another model of the same scenario, instance by instance."""
-    aggregate = ServiceAggregate.load(access.tenant_id, service_id)
-    if aggregate.state != "running":
-        raise WrongState(f"The service is {aggregate.state}; only a running service can be "
-                         "updated.")
-    current = trained_model(access.tenant_id, aggregate.model)
-    model = trained_model(access.tenant_id, model_id)
-    if model.scenario != current.scenario:
-        raise _invalid("model", f"The service serves a {current.scenario} model; this one is "
-                                f"{model.scenario}.")
-    if str(model.id) == aggregate.model:
-        raise _invalid("model", "The service already serves this model.")
-    with context.scope(actor=access.actor):
-        aggregate.append(ServiceUpdateStarted(update=str(uuid.uuid4()), model=str(model.id),
-                                              previous_model=aggregate.model))
-    return Service.objects.for_tenant(access.tenant_id).get(id=aggregate.stream.id)
+
+    def start_update() -> None:
+        aggregate = ServiceAggregate.load(access.tenant_id, service_id)
+        if aggregate.state != "running":
+            raise WrongState(f"The service is {aggregate.state}; only a running service can be "
+                             "updated.")
+        current = trained_model(access.tenant_id, aggregate.model)
+        model = trained_model(access.tenant_id, model_id)
+        if model.scenario != current.scenario:
+            raise _invalid("model", f"The service serves a {current.scenario} model; this one "
+                                    f"is {model.scenario}.")
+        if str(model.id) == aggregate.model:
+            raise _invalid("model", "The service already serves this model.")
+        with context.scope(actor=access.actor):
+            aggregate.append(ServiceUpdateStarted(update=str(uuid.uuid4()), model=str(model.id),
+                                                  previous_model=aggregate.model))
+
+    retry_on_conflict(start_update)
+    return Service.objects.for_tenant(access.tenant_id).get(id=service_id)
 
 
 # --- the instance side ---------------------------------------------------------------------
@@ -164,7 +182,8 @@ def instance_started(tenant_id: object, service_id: object, number: int, node: s
 
 def instance_ready(tenant_id: object, service_id: object, number: int, model_id: str) -> None:
     """The instance serves `model_id`; the last instance to switch completes an update."""
-    for _attempt in range(5):
+
+    def ready() -> None:
         aggregate = ServiceAggregate.load(tenant_id, service_id)
         events: list[object] = [ServiceInstanceReady(instance=number, model=model_id)]
         serving_now = {**aggregate.ready, number: model_id}
@@ -172,28 +191,26 @@ def instance_ready(tenant_id: object, service_id: object, number: int, model_id:
         if (aggregate.state == "updating" and model_id == aggregate.model
                 and all(serving_now.get(n) == aggregate.model for n in live)):
             events.append(ServiceUpdated(update=aggregate.update, model=aggregate.model))
-        try:
-            aggregate.append(*events)
-            return
-        except VersionConflict:  # another instance reported at the same moment: re-read
-            continue
-    raise VersionConflict("The service changed too often to record the instance as ready.")
+        aggregate.append(*events)
+
+    retry_on_conflict(ready)
 
 
 def instance_exited(tenant_id: object, service_id: object, number: int, reason: str) -> None:
-    """The instance left; the last one to leave a stopping service stops it."""
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                aggregate = ServiceAggregate.load(tenant_id, service_id)
-                if number not in _live(aggregate):
-                    return
-                aggregate.append(ServiceInstanceExited(instance=number, reason=reason))
-                if aggregate.state == "stopping" and not _live(aggregate):
-                    _finish(aggregate, stop_reason(tenant_id, service_id))
-            return
-        except VersionConflict:
-            continue
+    """The instance left; the last one to leave a stopping service stops it (when the stream
+    keeps moving, the watchdog finishes the stop: an exit must not fail its instance)."""
+
+    def exited() -> None:
+        with transaction.atomic():
+            aggregate = ServiceAggregate.load(tenant_id, service_id)
+            if number not in _live(aggregate):
+                return
+            aggregate.append(ServiceInstanceExited(instance=number, reason=reason))
+            if aggregate.state == "stopping" and not _live(aggregate):
+                _finish(aggregate, stop_reason(tenant_id, service_id))
+
+    with contextlib.suppress(VersionConflict):
+        retry_on_conflict(exited)
 
 
 def fail(tenant_id: object, service_id: object, code: str, message: str) -> None:

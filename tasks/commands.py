@@ -15,6 +15,7 @@ from billing import api as billing
 from core import context
 from core.errors import ValidationFailed
 from core.tenancy import TenantAccess
+from eventlog.aggregates import retry_on_conflict
 from tasks.aggregates import TaskAggregate
 from tasks.events import (
     TaskCreated,
@@ -148,19 +149,24 @@ def _task(access: TenantAccess, task_id: object) -> Task:
 
 
 def request_stop(tenant_id: object, task_id: object, reason: str, actor: str) -> None:
-    """Stop a queued task now; ask a running one to stop (its worker answers within a step)."""
-    with transaction.atomic(), context.scope(actor=actor):
-        task = TaskAggregate.load(tenant_id, task_id)
-        task.require(task.active, f"The task is {task.state}; only a queued or running task "
-                                  "can be stopped.")
-        if task.stop_requested:
-            return
-        if task.state == "queued":
-            task.append(TaskStopRequested(reason=reason),
-                        TaskStopped(stop_reason=reason, best_metric=None, elapsed_s=0.0))
-            billing.stop_resource(tenant_id, RESOURCE_TYPE, task_id, reason=reason)
-        else:
-            task.append(TaskStopRequested(reason=reason))
+    """Stop a queued task now; ask a running one to stop (its worker answers within a step).
+    The worker appends progress at any moment: a stop that meets it is checked again."""
+
+    def stop_once() -> None:
+        with transaction.atomic(), context.scope(actor=actor):
+            task = TaskAggregate.load(tenant_id, task_id)
+            task.require(task.active, f"The task is {task.state}; only a queued or running "
+                                      "task can be stopped.")
+            if task.stop_requested:
+                return
+            if task.state == "queued":
+                task.append(TaskStopRequested(reason=reason),
+                            TaskStopped(stop_reason=reason, best_metric=None, elapsed_s=0.0))
+                billing.stop_resource(tenant_id, RESOURCE_TYPE, task_id, reason=reason)
+            else:
+                task.append(TaskStopRequested(reason=reason))
+
+    retry_on_conflict(stop_once)
 
 
 def stop(access: TenantAccess, task_id: object) -> Task:

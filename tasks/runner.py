@@ -26,6 +26,7 @@ from billing import api as billing
 from core import context
 from core.errors import VersionConflict
 from core.nodes import node_name
+from eventlog.aggregates import retry_on_conflict
 from eventlog.models import Event
 from eventlog.store import Stream, append
 from tasks import artifacts, signals
@@ -52,15 +53,13 @@ def _stream(task: Task) -> Stream:
 def report(task: Task, *events: object) -> None:
     """Append worker events at the stream's head (a user's stop request may come in between)."""
     stream = _stream(task)
-    for attempt in range(5):
+
+    def at_head() -> None:
         head = Event.objects.filter(stream_id=stream.id).aggregate(v=Max("version"))["v"] or 0
-        try:
-            with transaction.atomic():  # a savepoint when nested: a conflict can be retried
-                append(stream, head, list(events))
-            return
-        except VersionConflict:
-            if attempt == 4:
-                raise
+        with transaction.atomic():  # a savepoint when nested: a conflict can be retried
+            append(stream, head, list(events))
+
+    retry_on_conflict(at_head)
 
 
 class _Lease(threading.Thread):

@@ -5,7 +5,7 @@ from django.db import DatabaseError, connection, transaction
 
 from core import context
 from core.errors import VersionConflict
-from eventlog.aggregates import Aggregate
+from eventlog.aggregates import Aggregate, retry_on_conflict
 from eventlog.models import Event
 from eventlog.schema import upcaster
 from eventlog.store import append, load_stream, read_log
@@ -57,6 +57,46 @@ def test_aggregate_rebuilt_from_its_stream(db):
     widget_now.append(WidgetPainted(colour="green", finish="satin"))
     loaded = Widget.load(stream.tenant_id, stream.id)
     assert (loaded.size, loaded.colour, loaded.version) == (7, "green", 2)
+
+
+def test_a_command_that_meets_another_writer_runs_again_from_the_new_head(db):
+    stream = widget()
+    Widget(stream.tenant_id, stream.id).append(WidgetMade(size=1))
+    seen: list[int] = []
+
+    def paint_if_unpainted() -> str:
+        current = Widget.load(stream.tenant_id, stream.id)
+        seen.append(current.version)
+        if len(seen) == 1:  # another writer paints between this read and this write
+            Widget.load(stream.tenant_id, stream.id).append(
+                WidgetPainted(colour="red", finish="gloss"))
+        if current.colour:
+            return f"already {current.colour}"
+        with transaction.atomic():
+            current.append(WidgetPainted(colour="blue", finish="matte"))
+        return "painted"
+
+    assert retry_on_conflict(paint_if_unpainted) == "already red"
+    assert seen == [1, 2]
+    assert [e.type for e in load_stream(stream.id)] == ["WidgetMade", "WidgetPainted"]
+
+
+def test_a_command_that_keeps_meeting_writers_gives_up_with_the_conflict(db):
+    stream = widget()
+    Widget(stream.tenant_id, stream.id).append(WidgetMade(size=1))
+    tries: list[int] = []
+
+    def always_behind() -> None:
+        tries.append(1)
+        current = Widget.load(stream.tenant_id, stream.id)
+        Widget.load(stream.tenant_id, stream.id).append(WidgetMade(size=len(tries)))
+        with transaction.atomic():
+            current.append(WidgetMade(size=0))
+
+    with pytest.raises(VersionConflict):
+        retry_on_conflict(always_behind, attempts=3)
+    assert len(tries) == 3
+    assert Event.objects.filter(stream_id=stream.id).count() == 4  # the others' three, not ours
 
 
 def test_another_tenants_stream_loads_as_not_found(db):

@@ -8,6 +8,8 @@ from django.utils import timezone
 from billing import wallet
 from billing.models import Meter
 from eventlog.models import Event
+from eventlog.store import load_stream
+from tasks.aggregates import TaskAggregate
 from tasks.interruptions import interrupt_lost_attempts
 from tasks.models import Task, TaskLease
 from tasks.runner import claim
@@ -80,6 +82,31 @@ def test_stopping_a_queued_task_stops_it_at_once_and_releases_the_freeze(api, fu
     assert (response.json()["state"], response.json()["stop_reason"]) == ("stopped", "user")
     assert wallet.view(funded.tenant_id).frozen == 0
     assert api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/").status_code == 409
+
+
+def test_a_stop_that_meets_the_worker_starting_the_task_is_checked_again_not_refused(
+        api, funded, payload, monkeypatch):
+    task = create(api, funded, payload)
+    assert claim(task["id"], 1, "node-a") is not None
+    load, stale = TaskAggregate.load, []
+
+    def read_before_the_worker_wrote(tenant_id, task_id, **kwargs):
+        # the stop's first read comes from just before the worker's TaskStarted landed
+        if stale:
+            return load(tenant_id, task_id, **kwargs)
+        stale.append(True)
+        aggregate = TaskAggregate(tenant_id, task_id)
+        for event in load_stream(aggregate.stream.id)[:-1]:
+            aggregate.apply(event)
+        return aggregate
+
+    monkeypatch.setattr(TaskAggregate, "load", read_before_the_worker_wrote)
+    response = api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/")
+    assert response.status_code == 202, response.json()
+    assert response.json()["state"] == "running"  # its worker stops it within a step
+    types = Event.objects.filter(stream_id=task["id"]).order_by("version").values_list(
+        "type", flat=True)
+    assert list(types)[-2:] == ["TaskStarted", "TaskStopRequested"]
 
 
 def test_restart_is_only_for_ended_tasks(api, funded, payload):
