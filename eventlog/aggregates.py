@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import ClassVar, Self, TypeVar
 
+from django.db import transaction
+
 from core.errors import NotFound, VersionConflict, WrongState
 from eventlog.store import RecordedEvent, Stream, append, load_stream
 
@@ -25,11 +27,13 @@ CONFLICT_ATTEMPTS = 5
 
 
 def retry_on_conflict(command: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
-    """Run `command` (load, check, append, in its own transaction); run it again from a fresh
-    load when another writer appended first, so its rules are checked against what is there."""
+    """Run `command` (load, check, append); run it again from a fresh load when another writer
+    appended first, so its rules are checked against what is there. Each attempt is atomic (a
+    savepoint inside the caller's transaction), so a conflict leaves nothing to roll back."""
     for attempt in range(1, attempts + 1):
         try:
-            return command()
+            with transaction.atomic():
+                return command()
         except VersionConflict:
             if attempt == attempts:
                 raise
