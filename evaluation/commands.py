@@ -186,12 +186,11 @@ def stop_evaluation(tenant_id: object, evaluation_id: object, reason: str) -> bo
     it had already ended; run again from the new head when the worker reported first)."""
 
     def stop() -> bool:
-        with transaction.atomic():
-            aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
-            if aggregate.state not in ("queued", "running"):
-                return False
-            aggregate.append(EvaluationStopped(reason=reason))
-            billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id, reason=reason)
+        aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
+        if aggregate.state not in ("queued", "running"):
+            return False
+        aggregate.append(EvaluationStopped(reason=reason))
+        billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id, reason=reason)
         return True
 
     return retry_on_conflict(stop)

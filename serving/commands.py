@@ -112,7 +112,7 @@ def request_stop(tenant_id: object, service_id: object, reason: str, actor: str)
     """Ask the service to stop; False when it is already stopping or ended."""
 
     def stop() -> bool:
-        with transaction.atomic(), context.scope(actor=actor):
+        with context.scope(actor=actor):
             aggregate = ServiceAggregate.load(tenant_id, service_id)
             if aggregate.state in (*ENDED, "stopping"):
                 return False
@@ -201,13 +201,12 @@ def instance_exited(tenant_id: object, service_id: object, number: int, reason: 
     keeps moving, the watchdog finishes the stop: an exit must not fail its instance)."""
 
     def exited() -> None:
-        with transaction.atomic():
-            aggregate = ServiceAggregate.load(tenant_id, service_id)
-            if number not in _live(aggregate):
-                return
-            aggregate.append(ServiceInstanceExited(instance=number, reason=reason))
-            if aggregate.state == "stopping" and not _live(aggregate):
-                _finish(aggregate, stop_reason(tenant_id, service_id))
+        aggregate = ServiceAggregate.load(tenant_id, service_id)
+        if number not in _live(aggregate):
+            return
+        aggregate.append(ServiceInstanceExited(instance=number, reason=reason))
+        if aggregate.state == "stopping" and not _live(aggregate):
+            _finish(aggregate, stop_reason(tenant_id, service_id))
 
     with contextlib.suppress(VersionConflict):
         retry_on_conflict(exited)

@@ -153,7 +153,7 @@ def request_stop(tenant_id: object, task_id: object, reason: str, actor: str) ->
     The worker appends progress at any moment: a stop that meets it is checked again."""
 
     def stop_once() -> None:
-        with transaction.atomic(), context.scope(actor=actor):
+        with context.scope(actor=actor):
             task = TaskAggregate.load(tenant_id, task_id)
             task.require(task.active, f"The task is {task.state}; only a queued or running "
                                       "task can be stopped.")

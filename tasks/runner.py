@@ -56,8 +56,7 @@ def report(task: Task, *events: object) -> None:
 
     def at_head() -> None:
         head = Event.objects.filter(stream_id=stream.id).aggregate(v=Max("version"))["v"] or 0
-        with transaction.atomic():  # a savepoint when nested: a conflict can be retried
-            append(stream, head, list(events))
+        append(stream, head, list(events))
 
     retry_on_conflict(at_head)
 
