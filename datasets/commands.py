@@ -36,6 +36,7 @@ from datasets.events import (
     DatasetValidationStarted,
 )
 from datasets.models import Dataset
+from eventlog.aggregates import retry_on_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -226,16 +227,20 @@ def add_builtin(tenant_id: uuid.UUID, upload: File, *, name: str, kind: str,
     return Dataset.objects.unscoped().get(pk=dataset.id)
 
 
-@transaction.atomic
 def archive_dataset(access: TenantAccess, dataset_id: object) -> None:
-    """Archive (delete) a dataset version: it answers 404 after, its history stays."""
+    """Archive (delete) a dataset version: it answers 404 after, its history stays (checked
+    again when its validation reports in between)."""
     row = Dataset.objects.visible_to(access.tenant_id).filter(pk=dataset_id).first()
     if row is not None and row.builtin:
         raise PermissionDenied(BUILTIN_READ_ONLY)
-    dataset = DatasetAggregate.load(access.tenant_id, dataset_id)
-    dataset.require(not dataset.archived, "The dataset is already archived.")
-    with context.scope(actor=access.actor):
-        dataset.append(DatasetArchived())
+
+    def archive_once() -> None:
+        dataset = DatasetAggregate.load(access.tenant_id, dataset_id)
+        dataset.require(not dataset.archived, "The dataset is already archived.")
+        with context.scope(actor=access.actor):
+            dataset.append(DatasetArchived())
+
+    retry_on_conflict(archive_once)
 
 
 # --- validation (run by datasets.actors.validate_dataset) --------------------------------------
