@@ -70,6 +70,10 @@ TEMPLATES = [
 def database_from_env(url: str) -> dict:
     """Parse a database URL and apply the options each vendor needs for the event log."""
     db = environ.Env.db_url_config(url)
+    # Connections outlive a request: opening one costs a round trip (PostgreSQL) or the
+    # registration of Django's SQL functions (SQLite, about 1 ms), and threads that live on,
+    # like the prediction gateway's, keep theirs.
+    db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # BEGIN IMMEDIATE serialises writers, which is what keeps SQLite appends gap-free.
         db["OPTIONS"] = {
@@ -77,11 +81,7 @@ def database_from_env(url: str) -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        # Opening a connection registers Django's SQL functions (about 1 ms); threads that live
-        # on, like the prediction gateway's, keep theirs.
-        db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     else:
-        db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
         db["CONN_HEALTH_CHECKS"] = True
         # Django turns psycopg's prepared statements off (threshold None). A huge threshold
         # keeps the ORM unprepared but lets the event-log append prepare its one hot statement

@@ -74,8 +74,8 @@ class Predictor:
     def prepare(self, images: Sequence[ImageInput]
                 ) -> tuple[list[Tensor], list[tuple[int, int]]]:
         """The images decoded and resized to the input size (uint8, on the CPU) and their
-        original (h, w) sizes: the per-image part of preprocessing, which a server does while
-        the model runs the batch before."""
+        original (h, w) sizes: the per-image part of preprocessing (a server does it per
+        request, then `predict_prepared` on the batch)."""
         if isinstance(images, str | bytes) or not isinstance(images, Sequence):
             raise ValueError("images must be a list of images.")
         resized, sizes = [], []
