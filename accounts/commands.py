@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.aggregates import ProjectAggregate
+from accounts import signin_limit
 from accounts.events import (
     ProjectArchived,
     ProjectCreated,
@@ -61,9 +61,7 @@ def sign_up(email: str, password: str, tenant_name: str) -> tuple[User, Tenant, 
 
 def sign_in(email: str, password: str, tenant_id: uuid.UUID | None) -> IssuedToken:
     """A new token for valid credentials, in the given tenant or the user's first one."""
-    user = authenticate(email=email.lower(), password=password)
-    if user is None:
-        raise InvalidCredentials()
+    user = signin_limit.verify(email, password)  # 401, or 429 while the email is locked
     memberships = Membership.objects.unscoped().filter(user=user).order_by("created_at")
     if tenant_id is not None:
         memberships = memberships.filter(tenant_id=tenant_id)

@@ -8,16 +8,18 @@ session authentication read it.
 
 import uuid
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import signin_limit
 from accounts.authentication import access_for_session_user
 from accounts.models import Membership, Tenant
 from console import nav
+from core.errors import InvalidCredentials, Throttled
 from core.tenancy import TenantAccess
 from core.throttling import AnonymousRateThrottle
 
@@ -73,9 +75,19 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             response["Retry-After"] = str(wait)
             return response
         email = request.POST.get("email", "").strip()
-        user = authenticate(request, email=email, password=request.POST.get("password", ""))
-        access = access_for_session_user(user) if user is not None and user.is_active else None
-        if user is None or not user.is_active:
+        try:
+            # The API's per-account limit on failed sign-ins, counted together with it.
+            user = signin_limit.verify(email, request.POST.get("password", ""), request)
+        except Throttled as locked:
+            response = render(request, "console/signin.html", {
+                "error": locked.message, "email": email, "next": _safe_next(request, "")},
+                status=429)
+            response["Retry-After"] = locked.headers["Retry-After"]
+            return response
+        except InvalidCredentials:
+            user = None
+        access = access_for_session_user(user) if user is not None else None
+        if user is None:
             error = "That email and password do not match an account. Check both and try again."
         elif access is None:
             error = "This account belongs to no tenant yet; ask an owner to add you."

@@ -1,7 +1,25 @@
 """Throttling per API token (each token its own budget) and per address for anonymous calls."""
 
+import functools
+
+from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+from core.client_address import Network, client_address, parse_networks
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    return parse_networks(proxies)
+
+
+def request_address(request: HttpRequest | Request) -> str:
+    """The caller's address: X-Forwarded-For counts only when the peer is in TRUSTED_PROXIES."""
+    meta = request.META
+    return client_address(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""),
+                          _networks(tuple(settings.TRUSTED_PROXIES)))
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -23,6 +41,10 @@ class AnonymousRateThrottle(SimpleRateThrottle):
     """Unauthenticated calls (signup, token, health) by client address."""
 
     scope = "anon"
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own get_ident believes X-Forwarded-For from anyone unless NUM_PROXIES is set.
+        return request_address(request)
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
         if request.user is not None and getattr(request.user, "is_authenticated", False):

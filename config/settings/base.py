@@ -1,8 +1,10 @@
 """Settings shared by every environment; each external part is one variable with a default."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -16,6 +18,22 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Origins a browser may open a cookie-authenticated websocket from; empty means same host only.
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+# Load balancers or reverse proxies (addresses or CIDRs) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed, by uvicorn (`manage.py serve`) and by the per-address
+# throttle. Empty: no forwarded header is believed and the peer is the client.
+try:
+    TRUSTED_PROXIES = [str(ipaddress.ip_network(proxy.strip(), strict=False))
+                       for proxy in env.list("TRUSTED_PROXIES", default=[]) if proxy.strip()]
+except ValueError as exc:  # a typo fails at start, not at the first anonymous request
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+# Where clients reach the platform (scheme, host, port): every link the API returns is built on
+# it, never on the request's Host header.
+PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://localhost:{env.int('PORT', default=8000)}"
+                     ).rstrip("/")
+# Failed sign-ins per account (normalised email), whatever address they come from: this many
+# within SIGNIN_LOCKOUT_S locks the email for the rest of that window (429 with Retry-After).
+SIGNIN_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=10)
+SIGNIN_LOCKOUT_S = env.int("SIGNIN_LOCKOUT_S", default=900)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
