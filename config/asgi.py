@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from accounts.ws_auth import TenantAuthMiddlewareStack  # noqa: E402
+from core.asgi_limits import BodyLimitGuard  # noqa: E402
 from eventlog.consumers import EventStreamConsumer  # noqa: E402
 from serving import gateway  # noqa: E402
 
@@ -27,6 +28,6 @@ async def http(scope: dict, receive: object, send: object) -> None:
 
 
 application = ProtocolTypeRouter({
-    "http": http,
+    "http": BodyLimitGuard(http),  # before either app reads a byte of the body
     "websocket": TenantAuthMiddlewareStack(URLRouter(websocket_routes)),
 })

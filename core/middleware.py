@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core import context
+from core.body_limits import body_limit, declared_length, too_large_message
 from core.exceptions import error_response
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -59,26 +60,24 @@ class RequestIdMiddleware(_BothModes):
 
 
 class RequestSizeLimitMiddleware(_BothModes):
-    """Refuse oversize bodies with 413 before anything reads them.
-
-    Multipart bodies (uploads) get MAX_UPLOAD_BYTES; everything else MAX_REQUEST_BYTES.
+    """Refuse oversize bodies with 413 before the view reads them, by the route's limit
+    (core.body_limits). Under ASGI, core.asgi_limits has refused them before the body was even
+    read; this is the same rule for the test client and WSGI, which hand over the body unread.
     """
 
     @staticmethod
     def refusal(request: HttpRequest) -> HttpResponse | None:
         """The 400/413 for a body this service will not read, else None."""
+        raw = request.META.get("CONTENT_LENGTH")
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = declared_length([raw] if raw else [])
         except ValueError:
             return error_response("malformed_request", "Content-Length is not a number.", 400)
-        is_upload = request.content_type == "multipart/form-data"
-        limit = settings.MAX_UPLOAD_BYTES if is_upload else settings.MAX_REQUEST_BYTES
-        if length > limit:
-            return error_response(
-                "payload_too_large",
-                f"The request body has {length} bytes; at most {limit} are accepted here.",
-                413,
-            )
+        credentials = ("HTTP_AUTHORIZATION" in request.META
+                       or settings.SESSION_COOKIE_NAME in request.COOKIES)
+        limit = body_limit(request.path_info, request.content_type, credentials=credentials)
+        if length is not None and length > limit:
+            return error_response("payload_too_large", too_large_message(length, limit), 413)
         return None
 
     def handle(self, request: HttpRequest) -> HttpResponse:

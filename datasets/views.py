@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
+from core.body_limits import TakesUploads
 from core.pagination import CursorPagination
 from datasets import commands
 from datasets.aggregates import STATES
@@ -130,7 +131,7 @@ FILTERS = [
 
 
 @extend_schema_view(get=extend_schema(parameters=FILTERS))
-class DatasetListView(DatasetViews, generics.ListCreateAPIView):
+class DatasetListView(TakesUploads, DatasetViews, generics.ListCreateAPIView):
     def get_queryset(self):  # noqa: ANN201
         datasets = super().get_queryset()
         params = self.request.query_params
@@ -168,7 +169,7 @@ class DatasetDetailView(DatasetViews, generics.RetrieveAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DatasetVersionListView(DatasetViews, generics.ListCreateAPIView):
+class DatasetVersionListView(TakesUploads, DatasetViews, generics.ListCreateAPIView):
     """Every version of the dataset's line (v1, v2, ...), oldest first."""
 
     pagination_class = VersionPagination

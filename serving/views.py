@@ -29,9 +29,19 @@ from accounts.api import valid
 from accounts.authentication import BearerTokenAuthentication, SessionAuthentication
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import can
-from core.errors import NotFound, PayloadTooLarge, Throttled, ValidationFailed, WrongState
+from core import leases
+from core.body_limits import TakesUploads
+from core.errors import (
+    NotFound,
+    PayloadTooLarge,
+    Throttled,
+    Unavailable,
+    ValidationFailed,
+    WrongState,
+)
 from eventlog.store import read_log
 from serving import commands, monitoring
+from serving.instance import lease_key as instance_lease_key
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
 from serving.models import Service, ServiceInstance, ServiceUpdate
 from serving.transport import encode_image, transport
@@ -303,9 +313,10 @@ class Target:
     tenant_id: uuid.UUID
     state: str
     instance_count: int
+    alive: bool = True  # an instance's heartbeat is fresh
 
 
-class ServicePredictView(generics.GenericAPIView):
+class ServicePredictView(TakesUploads, generics.GenericAPIView):
     """Predict one image: `{"predictions": [{"label", "score", "bbox"?, "mask"?}]}`, highest
     score first; `min_score` filters by confidence, `top_k` caps classification labels.
 
@@ -317,6 +328,11 @@ class ServicePredictView(generics.GenericAPIView):
                               SessionAuthentication]
     permission_classes = [MayPredict]
     throttle_classes: list = []  # overload is measured by the queue, answered 429 below
+
+    @staticmethod
+    def upload_limit() -> int:
+        """A multipart image's limit (the route's body limit adds the form's framing)."""
+        return settings.SERVING_MAX_IMAGE_BYTES
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
@@ -354,9 +370,11 @@ class ServicePredictView(generics.GenericAPIView):
         access = request.auth
         if isinstance(access, ServiceKeyAccess) and str(access.service_id) != str(pk):
             raise NotFound("Service not found.")
-        # the four columns a prediction needs: the route's hottest query, no model instance
-        found = Service.objects.for_tenant(access.tenant_id).filter(id=pk).values_list(
-            "id", "tenant_id", "state", "instance_count")[:1]
+        # the columns a prediction needs, and whether an instance's heartbeat is fresh: the
+        # route's hottest query, no model instance
+        found = Service.objects.for_tenant(access.tenant_id).filter(id=pk).annotate(
+            alive=leases.fresh(instance_lease_key(pk), settings.SERVING_INSTANCE_TIMEOUT_S)
+        ).values_list("id", "tenant_id", "state", "instance_count", "alive")[:1]
         if not found:
             raise NotFound("Service not found.")
         return Target(*found[0])
@@ -365,6 +383,9 @@ class ServicePredictView(generics.GenericAPIView):
         if service.state not in commands.SERVING:
             raise WrongState(f"The service is {service.state}; it answers predictions while "
                              "running.")
+        if not service.alive:  # its instances died: no waiting SERVING_REQUEST_TIMEOUT_S
+            raise Unavailable("No instance of the service is alive; it is being restarted. "
+                              "Retry shortly.", headers={"Retry-After": "5"})
         content = _image(request)
         body = {"image": encode_image(content),
                 "min_score": _number(request, "min_score", 0.0, 0.0, 1.0),
