@@ -3,7 +3,7 @@
 import dramatiq
 
 from core.broker import CPU_QUEUE
-from datasets import commands
+from datasets import commands, recovery  # noqa: F401  (registers its recoverer)
 
 
 @dramatiq.actor(queue_name=CPU_QUEUE, max_retries=3, time_limit=2 * 3600 * 1000)

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from accounts.models import Project
-from core import context
+from core import context, leases
 from core.errors import (
     NotFound,
     PayloadTooLarge,
@@ -276,8 +276,25 @@ def inspect_stored(storage_key: str, kind: str, fmt: str) -> tuple[bool, dict[st
 
 
 def validate(tenant_id: uuid.UUID | str, dataset_id: object) -> None:
-    """Validate an uploaded dataset and record the result; a finished one is left alone."""
+    """Validate an uploaded dataset and record the result; a finished one is left alone, and
+    so is one a live worker is validating (a duplicate or recovered delivery)."""
     dataset = DatasetAggregate.load(tenant_id, dataset_id)
+    if dataset.archived or dataset.finished:
+        return
+    with leases.hold(validation_key(dataset_id)) as lease:
+        if lease is None:
+            logger.info("dataset %s is being validated by a live worker", dataset_id)
+            return
+        _validate_held(tenant_id, dataset_id)
+
+
+def validation_key(dataset_id: object) -> str:
+    """The lease of a dataset's validation."""
+    return f"dataset:{dataset_id}"
+
+
+def _validate_held(tenant_id: uuid.UUID | str, dataset_id: object) -> None:
+    dataset = DatasetAggregate.load(tenant_id, dataset_id)  # again: it may have ended meanwhile
     if dataset.archived or dataset.finished:
         return
     if dataset.state == UPLOADED:

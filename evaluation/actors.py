@@ -3,7 +3,7 @@
 import dramatiq
 
 from core.broker import CPU_QUEUE, GPU_QUEUE
-from evaluation import runner
+from evaluation import recovery, runner  # noqa: F401  (registers its recoverer)
 
 _DAY_MS = 24 * 3600 * 1000
 

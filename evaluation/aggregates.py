@@ -11,10 +11,16 @@ class EvaluationAggregate(Aggregate):
 
     state = ""
     meter_id = ""
+    attempt = 0  # how many times a worker claimed it
+    billing_mode = ""
+    spec = ""
+    project = ""
 
     def when_EvaluationCreated(self, data: dict) -> None:
         """A new run."""
         self.state = "created"
+        self.billing_mode, self.spec, self.project = (data["billing_mode"], data["spec"],
+                                                      data["project"])
 
     def when_EvaluationQueued(self, data: dict) -> None:
         """Waiting for a worker."""
@@ -23,6 +29,11 @@ class EvaluationAggregate(Aggregate):
     def when_EvaluationStarted(self, data: dict) -> None:
         """Claimed."""
         self.state = "running"
+        self.attempt += 1
+
+    def when_EvaluationInterrupted(self, data: dict) -> None:
+        """Its worker died."""
+        self.state = "interrupted"
 
     def when_EvaluationSucceeded(self, data: dict) -> None:
         """Done with a report."""

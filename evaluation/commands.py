@@ -144,7 +144,7 @@ def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluatio
                               spec=str(spec.id), spec_name=spec.name, billing_mode=mode,
                               task=str(model.task_id)),
             EvaluationQueued(meter_id=str(meter.id)))
-        transaction.on_commit(lambda: _enqueue(evaluation_id, spec.kind))
+        enqueue_on_commit(evaluation_id, spec.kind)
     return Evaluation.objects.for_tenant(tenant_id).get(id=evaluation_id)
 
 
@@ -177,7 +177,7 @@ def evaluate_after_training(task: Any, model_id: object) -> uuid.UUID | None:
                               spec=str(task.spec_id), spec_name=task.spec_name,
                               billing_mode=INCLUDED, task=str(task.id)),
             EvaluationQueued(meter_id=""))
-        transaction.on_commit(lambda: _enqueue(evaluation_id, "cpu"))
+        enqueue_on_commit(evaluation_id, "cpu")
     return evaluation_id
 
 
@@ -196,8 +196,14 @@ def stop_evaluation(tenant_id: object, evaluation_id: object, reason: str) -> bo
     return retry_on_conflict(stop)
 
 
-def _enqueue(evaluation_id: uuid.UUID, device: str) -> None:
+def enqueue(evaluation_id: uuid.UUID | str, device: str) -> None:
+    """Send the run to a worker of its device's queue."""
     from evaluation.actors import run_evaluation, run_evaluation_on_gpu
 
     actor = run_evaluation_on_gpu if device == "gpu" else run_evaluation
     actor.send(str(evaluation_id))
+
+
+def enqueue_on_commit(evaluation_id: uuid.UUID | str, device: str) -> None:
+    """Send the run once the transaction that queued it commits."""
+    transaction.on_commit(lambda: enqueue(evaluation_id, device))

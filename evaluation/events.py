@@ -38,6 +38,16 @@ class EvaluationStarted:
     node: str
 
 
+@event("EvaluationInterrupted")
+@dataclass(frozen=True)
+class EvaluationInterrupted:
+    """The worker running it went silent (it died); billed up to its last heartbeat. An
+    EvaluationQueued follows when it is tried again, else EvaluationFailed."""
+
+    attempt: int
+    reason: str
+
+
 @event("EvaluationSucceeded")
 @dataclass(frozen=True)
 class EvaluationSucceeded:

@@ -6,7 +6,7 @@ from eventlog.store import RecordedEvent
 
 _STATE_OF = {"EvaluationQueued": "queued", "EvaluationStarted": "running",
              "EvaluationSucceeded": "succeeded", "EvaluationFailed": "failed",
-             "EvaluationStopped": "stopped"}
+             "EvaluationStopped": "stopped", "EvaluationInterrupted": "interrupted"}
 
 
 class EvaluationBoard(projections.Projection):
@@ -40,6 +40,10 @@ class EvaluationBoard(projections.Projection):
         elif event.type == "EvaluationFailed":
             changes.update(failure_code=data["code"], failure_message=data["message"],
                            finished_at=event.recorded_at)
+        elif event.type == "EvaluationInterrupted":
+            changes.update(failure_code="interrupted", failure_message=data["reason"])
+        elif event.type == "EvaluationQueued":
+            changes.update(failure_code="", failure_message="")
         elif event.type == "EvaluationStopped":
             changes.update(stop_reason=data["reason"], finished_at=event.recorded_at)
         Evaluation.objects.unscoped().filter(id=event.stream_id).update(**changes)

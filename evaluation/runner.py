@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from billing import api as billing
-from core import context
+from core import context, leases
 from core.errors import NotFound, VersionConflict
 from core.nodes import node_name
 from evaluation import analysis, reports, results
@@ -70,9 +70,12 @@ def run(evaluation_id: str) -> str:
     if claimed is None:
         return "skipped"
     row, aggregate = claimed
-    with context.scope(actor=f"worker:{node}", correlation_id=str(row.id)):
+    # The lease says this worker is alive; the recovery sweep retries a run whose lease is
+    # stale (its worker died), and this run gives up if that happened while it was alive.
+    with (context.scope(actor=f"worker:{node}", correlation_id=str(row.id)),
+          leases.hold(lease_key(row.id), take=True) as lease):
         try:
-            ending: object = _evaluate(row, aggregate.meter_id)
+            ending: object = _evaluate(row, aggregate.meter_id, lease)
         except EvaluationStoppedMeanwhile:
             log.info("evaluation %s was stopped while running", row.id)
             return "stopped"
@@ -85,8 +88,8 @@ def run(evaluation_id: str) -> str:
         failed = isinstance(ending, EvaluationFailed)
         with transaction.atomic():  # whoever sees the run ended sees its bill settled
             current = EvaluationAggregate.load(row.tenant_id, row.id)
-            if current.state != "running":  # stopped after its last batch
-                return current.state
+            if current.state != "running" or current.attempt != aggregate.attempt:
+                return current.state  # stopped after its last batch, or given up for lost
             current.append(ending)
             billing.stop_resource(row.tenant_id, RESOURCE_TYPE, row.id,
                                   reason="failed" if failed else "completed")
@@ -117,14 +120,22 @@ def _predictor(folder: Path, device: str, image_size: int | None) -> Any:
                               f"{exc}") from None
 
 
-class _Beat:
-    """Called after every batch: keeps the billing meter's heartbeat and notices a stop."""
+def lease_key(evaluation_id: object) -> str:
+    """The lease of a running evaluation."""
+    return f"evaluation:{evaluation_id}"
 
-    def __init__(self, evaluation_id: object, meter_id: str) -> None:
-        self.evaluation_id, self.meter_id = evaluation_id, meter_id
+
+class _Beat:
+    """Called after every batch: keeps the billing meter's heartbeat and notices a stop (or
+    that the run was given up for lost and queued again)."""
+
+    def __init__(self, evaluation_id: object, meter_id: str, lease: Any = None) -> None:
+        self.evaluation_id, self.meter_id, self.lease = evaluation_id, meter_id, lease
         self.last_beat = self.last_check = 0.0
 
     def __call__(self) -> None:
+        if self.lease is not None and self.lease.lost:
+            raise EvaluationStoppedMeanwhile()
         now = time.monotonic()
         if self.meter_id and now - self.last_beat >= HEARTBEAT_S:
             billing.heartbeat(self.meter_id)
@@ -152,7 +163,7 @@ def _test_index(index: Any, options: dict[str, Any]) -> Any:
     return DatasetIndex(index.root, index.scenario, index.labels, held_out)
 
 
-def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
+def _evaluate(row: Evaluation, meter_id: str, lease: Any = None) -> EvaluationSucceeded:
     from datasets import api as datasets
     from datasets.models import Dataset
     from tasks.models import TrainedModel
@@ -164,7 +175,7 @@ def _evaluate(row: Evaluation, meter_id: str) -> EvaluationSucceeded:
     dataset = Dataset.objects.unscoped().filter(id=row.dataset_id).first()
     if model is None or dataset is None:
         raise EvaluationError("not_found", "The model or the dataset no longer exists.")
-    beat = _Beat(row.id, meter_id)
+    beat = _Beat(row.id, meter_id, lease)
     beat()
     options = row.options
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:

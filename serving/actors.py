@@ -5,7 +5,7 @@ from django.conf import settings
 
 from core.broker import CPU_QUEUE
 from core.scheduler import periodic
-from serving import instance, watchdog
+from serving import instance, recovery, watchdog  # noqa: F401  (recovery: its jobs)
 
 SERVING_QUEUE = "serving"
 _MONTH_MS = 31 * 24 * 3600 * 1000

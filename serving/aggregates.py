@@ -5,6 +5,7 @@ from typing import Any
 from eventlog.aggregates import Aggregate
 
 ENDED = ("stopped", "failed")
+LOST = "lost"  # the exit reason of an instance whose worker went silent
 
 
 class ServiceAggregate(Aggregate):
@@ -19,6 +20,7 @@ class ServiceAggregate(Aggregate):
     instances = 0
     update = ""
     traffic_until = ""  # the last minute reported by ServiceTrafficRecorded (ISO)
+    lost = 0  # instances given up for lost (their worker died), each started again
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,8 +40,9 @@ class ServiceAggregate(Aggregate):
         """Keys live in their table."""
 
     def when_ServiceInstanceStarted(self, data: dict) -> None:
-        """An instance claimed its slot."""
+        """An instance claimed its slot (again, after it was lost)."""
         self.started.add(data["instance"])
+        self.exited.discard(data["instance"])
 
     def when_ServiceInstanceReady(self, data: dict) -> None:
         """An instance serves `model`."""
@@ -51,6 +54,8 @@ class ServiceAggregate(Aggregate):
         """An instance is gone."""
         self.exited.add(data["instance"])
         self.ready.pop(data["instance"], None)
+        if data["reason"] == LOST:
+            self.lost += 1
 
     def when_ServiceUpdateStarted(self, data: dict) -> None:
         """Switching model."""

@@ -9,6 +9,8 @@ transaction.
 
 import contextlib
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +22,7 @@ from core import context
 from core.errors import NotFound, ValidationFailed, VersionConflict, WrongState
 from core.tenancy import TenantAccess
 from eventlog.aggregates import retry_on_conflict
-from serving.aggregates import ENDED, ServiceAggregate
+from serving.aggregates import ENDED, LOST, ServiceAggregate
 from serving.events import (
     ServiceCreated,
     ServiceFailed,
@@ -78,11 +80,12 @@ def create_service(access: TenantAccess, values: dict[str, Any]) -> tuple[Servic
                            billing_mode=mode, max_runtime_s=max_runtime, instances=instances,
                            options={}),
             ServiceMeterStarted(meter_id=str(meter.id)), key_event)
-        transaction.on_commit(lambda: _start_instances(service_id, range(instances)))
+        transaction.on_commit(lambda: start_instances(service_id, range(instances)))
     return Service.objects.for_tenant(tenant_id).get(id=service_id), secret
 
 
-def _start_instances(service_id: uuid.UUID, numbers: range) -> None:
+def start_instances(service_id: uuid.UUID | str, numbers: Iterable[int]) -> None:
+    """Send each instance of the service to the serving queue."""
     from serving.actors import run_service_instance
 
     for number in numbers:
@@ -220,6 +223,34 @@ def fail(tenant_id: object, service_id: object, code: str, message: str) -> None
             return
         aggregate.append(ServiceFailed(code=code, message=message[:2000]))
         billing.stop_resource(tenant_id, RESOURCE_TYPE, service_id, reason="failed")
+
+
+def instances_lost(tenant_id: object, service_id: object, numbers: set[int],
+                   last_seen: datetime) -> list[int]:
+    """Instances whose worker went silent: each exits as lost and is started again, while the
+    service has restarts left (SERVING_INSTANCE_MAX_RESTARTS); past that, the service fails
+    with code instance_lost, billed up to the last heartbeat. The instances to start again."""
+
+    def lose() -> list[int]:
+        aggregate = ServiceAggregate.load(tenant_id, service_id)
+        gone = sorted(numbers & _live(aggregate))
+        if aggregate.state not in ("deploying", *SERVING) or not gone:
+            return []
+        with context.scope(actor="system:serving"):
+            restarts = aggregate.lost
+            aggregate.append(*(ServiceInstanceExited(instance=n, reason=LOST) for n in gone))
+            if restarts + len(gone) <= settings.SERVING_INSTANCE_MAX_RESTARTS:
+                transaction.on_commit(lambda: start_instances(service_id, gone))
+                return gone
+            aggregate.append(ServiceFailed(code="instance_lost", message=(
+                f"Instance {gone[0]} stopped answering (no heartbeat since "
+                f"{last_seen.isoformat()}) after {restarts} restart(s); the service was "
+                "stopped. Publish the model again.")))
+            billing.stop_resource(tenant_id, RESOURCE_TYPE, service_id, reason="failed",
+                                  at=last_seen)
+        return []
+
+    return retry_on_conflict(lose)
 
 
 def complete_stop(tenant_id: object, service_id: object) -> bool:

@@ -27,7 +27,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from billing import api as billing
-from core import context
+from core import context, leases
 from core.nodes import node_name
 from serving import commands
 from serving.models import Service
@@ -95,6 +95,7 @@ class _Instance:
         self.row, self.number, self.node, self.workdir = row, number, node, workdir
         self.model_id = str(row.model_id)
         self.predictor: Any = None
+        self.lease: Any = None  # the heartbeat (core.leases), lost when given up for lost
         self.last_control = self.last_beat = 0.0
 
     def serve(self) -> str:
@@ -127,6 +128,8 @@ class _Instance:
         if now - self.last_control < CONTROL_S:
             return None
         self.last_control = now
+        if self.lease is not None and self.lease.lost:
+            return "superseded"
         row = Service.objects.unscoped().get(id=self.row.id)
         if row.state in ("stopping", "stopped", "failed"):
             return row.stop_reason or row.state
@@ -154,6 +157,11 @@ def _drain(service_id: str) -> None:
         queue.reply([(request, dict(STOPPED)) for request in batch])
 
 
+def lease_key(service_id: object, number: int | str = "") -> str:
+    """The heartbeat lease of one instance (without `number`: the prefix of all of them)."""
+    return f"service:{service_id}:{number}"
+
+
 def run(service_id: str, number: int) -> str:
     """Serve one instance of a service until it stops; why it ended, or "skipped"."""
     row = Service.objects.unscoped().filter(id=service_id).first()
@@ -167,12 +175,21 @@ def run(service_id: str, number: int) -> str:
         return "skipped"
     from tasklogs import api as tasklogs
 
-    with (context.scope(actor=f"worker:{node}", correlation_id=service_id),
+    # The heartbeat the watchdog and the prediction route look at: a side thread, so that a
+    # long model load does not read as a dead instance.
+    with (leases.hold(lease_key(service_id, number), take=True,
+                      stale_after_s=settings.SERVING_INSTANCE_TIMEOUT_S,
+                      every_s=settings.SERVING_INSTANCE_HEARTBEAT_S) as lease,
+          context.scope(actor=f"worker:{node}", correlation_id=service_id),
           tempfile.TemporaryDirectory(prefix="service-") as tmp):
+        instance = _Instance(row, number, node, Path(tmp))
+        instance.lease = lease
         # the log is complete before the exit is reported: who sees the service stopped sees
         # its instances' last lines
         with tasklogs.capture(row.tenant_id, row.id, node):
-            reason = _serve(_Instance(row, number, node, Path(tmp)))
+            reason = _serve(instance)
+        if lease is not None and lease.lost:  # given up for lost: its successor owns the slot
+            return "superseded"
         commands.instance_exited(row.tenant_id, row.id, number, reason)
         if Service.objects.unscoped().get(id=row.id).state in ("stopped", "failed"):
             _drain(service_id)

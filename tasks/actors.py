@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core.broker import CPU_QUEUE, GPU_QUEUE
 from core.scheduler import periodic
-from tasks import runner
+from tasks import recovery, runner  # noqa: F401  (recovery registers its recoverer)
 from tasks.interruptions import interrupt_lost_attempts
 
 # A training attempt ends itself (max_duration_s); the broker must not kill it first.
