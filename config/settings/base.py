@@ -222,6 +222,14 @@ SERVING_MAX_QUEUE = env.int("SERVING_MAX_QUEUE", default=64)  # waiting requests
 SERVING_REQUEST_TIMEOUT_S = env.float("SERVING_REQUEST_TIMEOUT_S", default=30.0)
 SERVING_MAX_IMAGE_BYTES = env.int("SERVING_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 SERVING_MAX_INSTANCES = env.int("SERVING_MAX_INSTANCES", default=4)
+# Recovery after a crash (core.recovery): how often the scheduler looks for queued or running
+# work that no live worker holds, and how long queued work waits after it was sent before it is
+# sent again (duplicates are harmless: a job claims its work first). Validations and evaluations
+# renew a lease every WORK_HEARTBEAT_S; one silent for WORK_LEASE_TIMEOUT_S is sent again.
+RECOVERY_INTERVAL_S = env.float("RECOVERY_INTERVAL_S", default=30.0)
+RECOVERY_REQUEUE_AFTER_S = env.float("RECOVERY_REQUEUE_AFTER_S", default=300.0)
+WORK_HEARTBEAT_S = env.float("WORK_HEARTBEAT_S", default=10.0)
+WORK_LEASE_TIMEOUT_S = env.float("WORK_LEASE_TIMEOUT_S", default=60.0)
 SERVING_ACCEPT_THREADS = env.int("SERVING_ACCEPT_THREADS", default=4)  # per web process
 SERVING_MONITOR_FLUSH_S = env.float("SERVING_MONITOR_FLUSH_S", default=5.0)
 SERVING_WATCHDOG_INTERVAL_S = env.float("SERVING_WATCHDOG_INTERVAL_S", default=30.0)
@@ -240,6 +248,13 @@ EVENTS_POLL_INTERVAL_S = env.float("EVENTS_POLL_INTERVAL_S", default=1.0)
 WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
 
 REST_FRAMEWORK = {
+# Service instances renew a heartbeat every SERVING_INSTANCE_HEARTBEAT_S; one silent for
+# SERVING_INSTANCE_TIMEOUT_S is lost: the watchdog (every SERVING_INSTANCE_CHECK_INTERVAL_S)
+# starts it again, up to SERVING_INSTANCE_MAX_RESTARTS times a service, then fails the service.
+SERVING_INSTANCE_HEARTBEAT_S = env.float("SERVING_INSTANCE_HEARTBEAT_S", default=5.0)
+SERVING_INSTANCE_TIMEOUT_S = env.float("SERVING_INSTANCE_TIMEOUT_S", default=20.0)
+SERVING_INSTANCE_CHECK_INTERVAL_S = env.float("SERVING_INSTANCE_CHECK_INTERVAL_S", default=5.0)
+SERVING_INSTANCE_MAX_RESTARTS = env.int("SERVING_INSTANCE_MAX_RESTARTS", default=3)
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
         "accounts.authentication.SessionAuthentication",

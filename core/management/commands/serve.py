@@ -4,9 +4,9 @@ import threading
 
 import dramatiq
 import uvicorn
-from dramatiq.brokers.stub import StubBroker
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from dramatiq.brokers.stub import StubBroker
 
 from core import recovery, scheduler
 from core.actors import discover
