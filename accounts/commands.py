@@ -3,13 +3,15 @@
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.aggregates import ProjectAggregate
 from accounts import signin_limit
+from accounts.aggregates import ProjectAggregate
 from accounts.events import (
     ProjectArchived,
     ProjectCreated,
@@ -17,11 +19,18 @@ from accounts.events import (
     ProjectRenamed,
 )
 from accounts.models import ApiToken, Membership, Project, Tenant, User, WebsocketTicket
-from accounts.roles import OWNER
+from accounts.roles import OWNER, at_least, can, may_assign, may_remove
 from accounts.tokens import TICKET_PREFIX, TOKEN_PREFIX, digest, new_secret
 from core import context
-from core.errors import InvalidCredentials, NotFound, ValidationFailed, WrongState
+from core.errors import (
+    InvalidCredentials,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    WrongState,
+)
 from core.tenancy import TenantAccess
+from eventlog import realtime
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,9 @@ def revoke_token(access: TenantAccess, token_id: object) -> None:
                .update(revoked_at=timezone.now()))
     if not updated:
         raise NotFound("Token not found.")
+    # Its open websockets, in every web process, check their credential now.
+    transaction.on_commit(partial(realtime.notify_access_changed, access.tenant_id,
+                                  access.user_id))
 
 
 @transaction.atomic
@@ -71,18 +83,25 @@ def sign_in(email: str, password: str, tenant_id: uuid.UUID | None) -> IssuedTok
     return issue_token(user, membership.tenant_id, name="sign-in")
 
 
-def issue_websocket_ticket(access: TenantAccess) -> tuple[str, WebsocketTicket]:
-    """A single-use ticket that opens one websocket within WS_TICKET_TTL_S seconds."""
+def issue_websocket_ticket(access: TenantAccess, session_key: str = "") -> tuple[str,
+                                                                                WebsocketTicket]:
+    """A single-use ticket that opens one websocket within WS_TICKET_TTL_S seconds.
+
+    It remembers the token (or session) that asked for it: the socket it opens lives no longer
+    than that credential.
+    """
     secret = new_secret(TICKET_PREFIX)
     ticket = WebsocketTicket.objects.create(
         digest=digest(secret), tenant_id=access.tenant_id, user_id=access.user_id,
+        token_id=access.token_id, session_key="" if access.token_id else session_key or "",
         expires_at=timezone.now() + timedelta(seconds=settings.WS_TICKET_TTL_S),
     )
     return secret, ticket
 
 
-def redeem_websocket_ticket(secret: str) -> TenantAccess | None:
-    """Use a ticket once; None when unknown, used or expired."""
+def redeem_websocket_ticket(secret: str) -> tuple[TenantAccess, str] | None:
+    """Use a ticket once: the access it grants and the session key that issued it ("" for a
+    token); None when unknown, used or expired."""
     now = timezone.now()
     key = digest(secret)
     used = WebsocketTicket.objects.filter(digest=key, used_at__isnull=True,
@@ -94,30 +113,86 @@ def redeem_websocket_ticket(secret: str) -> TenantAccess | None:
                   .filter(user_id=ticket.user_id).first())
     if membership is None:
         return None
-    return TenantAccess(tenant_id=ticket.tenant_id, user_id=ticket.user_id, role=membership.role)
+    return TenantAccess(tenant_id=ticket.tenant_id, user_id=ticket.user_id, role=membership.role,
+                        token_id=ticket.token_id), ticket.session_key
+
+
+def _lock_members(access: TenantAccess) -> str:
+    """Lock the tenant's membership set for this transaction; the caller's role as it is now
+    ("" when the caller was removed meanwhile: a role the table allows nothing).
+
+    Every member command takes the tenant row's lock first, so two of them never both count
+    the same owners (two owners demoting each other at once would otherwise leave none), and
+    the caller's role is read after the lock, not from when the request was authenticated.
+    """
+    # FOR NO KEY UPDATE: member commands queue behind each other, while rows that merely
+    # reference the tenant (tokens, events, wallets) can still be inserted meanwhile.
+    Tenant.objects.select_for_update(no_key=True).filter(pk=access.tenant_id).values_list(
+        "pk").get()
+    own = Membership.objects.for_tenant(access.tenant_id).filter(user_id=access.user_id).first()
+    return own.role if own else ""
+
+
+def _not_a_member(actor_role: str) -> None:
+    if not actor_role:
+        raise PermissionDenied("You are no longer a member of this tenant.")
+
+
+def _refuse_grant(actor_role: str, current_role: str | None, new_role: str) -> None:
+    """PermissionDenied saying which rule of may_assign refused."""
+    _not_a_member(actor_role)
+    if not can(actor_role, "member", "create" if current_role is None else "update"):
+        raise PermissionDenied()
+    if current_role is not None and not at_least(actor_role, current_role):
+        raise PermissionDenied(f"This member is {current_role}, above your role "
+                               f"({actor_role}); ask an owner.")
+    why = ("Only an owner may make someone an owner." if new_role == OWNER
+           else f"Your role ({actor_role}) may not grant {new_role}.")
+    raise PermissionDenied(why, fields={"role": [why]})
+
+
+def _refuse_removal(actor_role: str, target_role: str) -> None:
+    """PermissionDenied saying which rule of may_remove refused."""
+    _not_a_member(actor_role)
+    if not can(actor_role, "member", "delete"):
+        raise PermissionDenied()
+    raise PermissionDenied(f"This member is {target_role}, above your role ({actor_role}); "
+                           "ask an owner.")
 
 
 def add_member(access: TenantAccess, email: str, role: str) -> Membership:
-    """Give an existing user a role in the caller's tenant."""
-    user = User.objects.filter(email__iexact=email, is_active=True).first()
-    if user is None:
-        raise ValidationFailed("No user has this email; ask them to sign up first.",
-                               fields={"email": ["No user has this email."]})
-    if Membership.objects.for_tenant(access.tenant_id).filter(user=user).exists():
-        raise ValidationFailed("This user is already a member.",
-                               fields={"email": ["Already a member of this tenant."]})
-    return Membership.objects.create(tenant_id=access.tenant_id, user=user, role=role)
+    """Give an existing user a role in the caller's tenant, no higher than the caller's own."""
+    with transaction.atomic():
+        actor_role = _lock_members(access)
+        if not may_assign(actor_role, None, role):
+            _refuse_grant(actor_role, None, role)
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            raise ValidationFailed("No user has this email; ask them to sign up first.",
+                                   fields={"email": ["No user has this email."]})
+        if Membership.objects.for_tenant(access.tenant_id).filter(user=user).exists():
+            raise ValidationFailed("This user is already a member.",
+                                   fields={"email": ["Already a member of this tenant."]})
+        return Membership.objects.create(tenant_id=access.tenant_id, user=user, role=role)
+
+
+def _last_owner(members: QuerySet, membership: Membership) -> bool:
+    return membership.role == OWNER and members.filter(role=OWNER).count() == 1
 
 
 def change_member_role(access: TenantAccess, membership_id: object, role: str) -> Membership:
-    """Change a member's role; the last owner cannot be demoted."""
+    """Change a member's role within the caller's rank; the last owner cannot be demoted."""
     with transaction.atomic():
-        members = Membership.objects.for_tenant(access.tenant_id).select_for_update()
+        actor_role = _lock_members(access)
+        members = Membership.objects.for_tenant(access.tenant_id)
         membership = members.filter(pk=membership_id).first()
         if membership is None:
             raise NotFound("Member not found.")
-        if membership.role == OWNER and role != OWNER and members.filter(role=OWNER).count() == 1:
+        # The tenant's state first: a request that lost a race to another owner learns why.
+        if role != OWNER and _last_owner(members, membership):
             raise WrongState("A tenant keeps at least one owner; make someone else owner first.")
+        if not may_assign(actor_role, membership.role, role):
+            _refuse_grant(actor_role, membership.role, role)
         membership.role = role
         membership.save(update_fields=["role"])
     return membership
@@ -126,12 +201,15 @@ def change_member_role(access: TenantAccess, membership_id: object, role: str) -
 def remove_member(access: TenantAccess, membership_id: object) -> None:
     """Remove a member and revoke their tokens in this tenant; the last owner stays."""
     with transaction.atomic():
-        members = Membership.objects.for_tenant(access.tenant_id).select_for_update()
+        actor_role = _lock_members(access)
+        members = Membership.objects.for_tenant(access.tenant_id)
         membership = members.filter(pk=membership_id).first()
         if membership is None:
             raise NotFound("Member not found.")
-        if membership.role == OWNER and members.filter(role=OWNER).count() == 1:
+        if _last_owner(members, membership):
             raise WrongState("A tenant keeps at least one owner.")
+        if not may_remove(actor_role, membership.role):
+            _refuse_removal(actor_role, membership.role)
         ApiToken.objects.for_tenant(access.tenant_id).filter(user_id=membership.user_id).update(
             revoked_at=timezone.now())
         membership.delete()

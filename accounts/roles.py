@@ -32,5 +32,30 @@ def can(role: str, resource: str, action: str) -> bool:
     return role in RULES.get(resource, {}).get(action, frozenset())
 
 
+# Members, beyond the table above: a rank, so that nobody grants a role above their own or
+# touches a member whose role is above theirs. Owners alone rank highest, so only owners make
+# (or unmake) owners. Developer and finance hold different rights at the same height.
+RANK: dict[str, int] = {OWNER: 3, ADMIN: 2, DEVELOPER: 1, FINANCE: 1, VIEWER: 0}
+
+
+def at_least(role: str, other: str) -> bool:
+    """Whether `role` ranks as high as `other` or higher (unknown roles reach nothing)."""
+    return role in RANK and other in RANK and RANK[role] >= RANK[other]
+
+
+def may_assign(actor_role: str, current_role: str | None, new_role: str) -> bool:
+    """Whether `actor_role` may give `new_role` to a member now holding `current_role` (None: a
+    newcomer being added)."""
+    if current_role is None:
+        return can(actor_role, "member", "create") and at_least(actor_role, new_role)
+    return (can(actor_role, "member", "update") and at_least(actor_role, current_role)
+            and at_least(actor_role, new_role))
+
+
+def may_remove(actor_role: str, target_role: str) -> bool:
+    """Whether `actor_role` may remove a member holding `target_role`."""
+    return can(actor_role, "member", "delete") and at_least(actor_role, target_role)
+
+
 METHOD_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "create",
                   "PUT": "update", "PATCH": "update", "DELETE": "delete"}
