@@ -2,7 +2,7 @@
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from accounts import commands
 from accounts.models import ApiToken, Membership, Project, Tenant
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import ROLES
+from core import preconditions
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -262,13 +263,23 @@ class ProjectListView(ProjectViews, generics.ListCreateAPIView):
 
 
 class ProjectDetailView(ProjectViews, generics.RetrieveAPIView):
-    @extend_schema(request=ProjectPatch, responses={200: ProjectOut})
+    @extend_schema(parameters=[preconditions.ETAG])
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        project = self.get_object()
+        return preconditions.with_etag(Response(ProjectOut(project).data), project.version)
+
+    @extend_schema(request=ProjectPatch, parameters=[preconditions.IF_MATCH, preconditions.ETAG],
+                   responses={200: ProjectOut, 409: OpenApiResponse(
+                       description="version_conflict: the project has moved past If-Match's "
+                                   "version; wrong_state: the project is archived.")})
     def patch(self, request: Request, pk: str) -> Response:
         self.get_object()
+        expected_version = preconditions.if_match_version(request)
         data = valid(ProjectPatch, request)
         project = commands.update_project(tenant_access(request), pk, name=data.get("name"),
-                                          description=data.get("description"))
-        return Response(ProjectOut(project).data)
+                                          description=data.get("description"),
+                                          expected_version=expected_version)
+        return preconditions.with_etag(Response(ProjectOut(project).data), project.version)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: str) -> Response:

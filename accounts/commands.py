@@ -27,10 +27,12 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     ValidationFailed,
+    VersionConflict,
     WrongState,
 )
 from core.tenancy import TenantAccess
 from eventlog import realtime
+from eventlog.aggregates import CONFLICT_ATTEMPTS, retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -235,21 +237,33 @@ def create_project(access: TenantAccess, name: str, description: str = "") -> Pr
     return Project.objects.for_tenant(access.tenant_id).get(pk=project.stream.id)
 
 
-@transaction.atomic
 def update_project(access: TenantAccess, project_id: object, *, name: str | None = None,
-                   description: str | None = None) -> Project:
-    """Rename a project or change its description; archived projects are read-only."""
-    project = ProjectAggregate.load(access.tenant_id, project_id)
-    project.require(not project.archived, "The project is archived; it can no longer change.")
-    changes: list[object] = []
-    if name is not None and name != project.name:
-        _require_unique_name(access.tenant_id, name, exclude=project_id)
-        changes.append(ProjectRenamed(name=name))
-    if description is not None and description != project.description:
-        changes.append(ProjectDescriptionChanged(description=description))
-    with context.scope(actor=access.actor):
-        project.append(*changes)
-    return Project.objects.for_tenant(access.tenant_id).get(pk=project.stream.id)
+                   description: str | None = None,
+                   expected_version: int | None = None) -> Project:
+    """Rename a project or change its description; archived projects are read-only.
+
+    With `expected_version` (the client's If-Match) the change applies to that version only,
+    else 409 version_conflict. Without it the client asked for these fields whatever else
+    changed, so a concurrent writer's append sends the command again from the new head.
+    """
+
+    def at_head() -> None:
+        project = ProjectAggregate.load(access.tenant_id, project_id)
+        if expected_version is not None and project.version != expected_version:
+            raise VersionConflict(f"The project is at version {project.version}, not "
+                                  f"{expected_version}; reload it and try again.")
+        project.require(not project.archived, "The project is archived; it can no longer change.")
+        changes: list[object] = []
+        if name is not None and name != project.name:
+            _require_unique_name(access.tenant_id, name, exclude=project_id)
+            changes.append(ProjectRenamed(name=name))
+        if description is not None and description != project.description:
+            changes.append(ProjectDescriptionChanged(description=description))
+        with context.scope(actor=access.actor):
+            project.append(*changes)
+
+    retry_on_conflict(at_head, attempts=1 if expected_version is not None else CONFLICT_ATTEMPTS)
+    return Project.objects.for_tenant(access.tenant_id).get(pk=project_id)
 
 
 @transaction.atomic

@@ -29,7 +29,13 @@ from billing import reports
 from billing.models import LedgerEntry
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.pagination import CursorPagination
-from core.query_params import FormatParamNegotiation, format_param, parse_moment
+from core.query_params import (
+    MOMENT_HELP,
+    FormatParamNegotiation,
+    format_param,
+    moment_param,
+    text_param,
+)
 
 CSV = "csv"
 ALL_TENANTS = "all"
@@ -87,20 +93,10 @@ def tenant_scope(request: Request, *, allow_all: bool = True) -> list[uuid.UUID]
     return [tenant_id]
 
 
-def _moment(name: str, raw: str, *, end: bool) -> datetime:
-    moment = parse_moment(raw, end=end)
-    if moment is None:
-        raise ValidationFailed(f"{name} must be an ISO date (2026-03-01) or datetime "
-                               "(2026-03-01T12:00:00Z).",
-                               fields={name: ["Not an ISO date or datetime."]})
-    return moment
-
-
 def period(request: Request) -> tuple[datetime | None, datetime | None]:
     """`from` and `to` as a half-open UTC interval (either may be open)."""
-    params = request.query_params
-    start = _moment("from", params["from"], end=False) if params.get("from") else None
-    end = _moment("to", params["to"], end=True) if params.get("to") else None
+    start = moment_param(request, "from")
+    end = moment_param(request, "to", end=True)
     if start is not None and end is not None and end <= start:
         raise ValidationFailed("to must come after from.", fields={"to": ["Not after from."]})
     return start, end
@@ -115,8 +111,10 @@ def _stamp() -> str:
 
 
 _PERIOD_PARAMS = [
-    OpenApiParameter("from", OpenApiTypes.STR, description="ISO date or datetime (UTC)."),
-    OpenApiParameter("to", OpenApiTypes.STR, description="Exclusive; a date includes its day."),
+    OpenApiParameter("from", OpenApiTypes.STR, description=f"{MOMENT_HELP} UTC without an "
+                     "offset."),
+    OpenApiParameter("to", OpenApiTypes.STR, description="Exclusive; a date includes its day "
+                     "(so 9999-12-31 is out of range)."),
     OpenApiParameter("tenant", OpenApiTypes.STR, description="Staff only: a tenant id or all."),
     OpenApiParameter("format", OpenApiTypes.STR, description="csv for a CSV attachment."),
 ]
@@ -179,11 +177,10 @@ class LedgerView(generics.ListAPIView):
     pagination_class = LedgerPagination
 
     def get_queryset(self):  # noqa: ANN201
-        params = self.request.query_params
         start, end = period(self.request)
         return reports.ledger_entries(tenant_scope(self.request), start=start, end=end,
-                                      account=params.get("account") or None,
-                                      event_type=params.get("event_type") or None)
+                                      account=text_param(self.request, "account"),
+                                      event_type=text_param(self.request, "event_type"))
 
     @extend_schema(parameters=[OpenApiParameter("account", OpenApiTypes.STR),
                                OpenApiParameter("event_type", OpenApiTypes.STR),
@@ -201,10 +198,12 @@ class LedgerView(generics.ListAPIView):
 def parse_month(raw: str | None) -> tuple[int, int]:
     """`YYYY-MM` as (year, month); 400 on `month` otherwise."""
     found = _MONTH.match((raw or "").strip())
-    if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
-        raise ValidationFailed("month is required as YYYY-MM, for example 2026-03.",
-                               fields={"month": ["Required as YYYY-MM."]})
-    return int(found.group(1)), int(found.group(2))
+    year, month = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+    # the statement runs to the next month's start, which must exist: 9999-12 has none
+    if not (1 <= month <= 12 and year >= 1 and (year, month) < (9999, 12)):
+        raise ValidationFailed("month is required as YYYY-MM, for example 2026-03, up to "
+                               "9999-11.", fields={"month": ["Required as YYYY-MM."]})
+    return year, month
 
 
 class StatementView(APIView):

@@ -1,6 +1,7 @@
 """HTTP for billing: the compute catalogue, the wallet, prepaid hours and usage meters."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from billing import api as billing_api
 from billing import wallet
 from billing.models import ComputeSpec, Meter, PrepaidBalance, Wallet
 from core.pagination import CursorPagination
+from core.query_params import choice_param, text_param, uuid_param
 
 
 class ComputeSpecOut(serializers.ModelSerializer):
@@ -128,6 +130,10 @@ class MeterPagination(CursorPagination):
     ordering = ("-started_at", "-id")
 
 
+@extend_schema_view(get=extend_schema(parameters=[
+    OpenApiParameter("state", OpenApiTypes.STR, enum=[Meter.RUNNING, Meter.STOPPED]),
+    OpenApiParameter("resource_type", OpenApiTypes.STR, description="task, service, ..."),
+    OpenApiParameter("resource_id", OpenApiTypes.UUID)]))
 class MeterListView(generics.ListAPIView):
     """Usage meters (one per resource run), newest first; filter by state, resource_type,
     resource_id."""
@@ -139,11 +145,11 @@ class MeterListView(generics.ListAPIView):
 
     def get_queryset(self):  # noqa: ANN201
         meters = Meter.objects.for_tenant(tenant_access(self.request).tenant_id)
-        for name in ("state", "resource_type", "resource_id"):
-            value = self.request.query_params.get(name)
-            if value:
-                meters = meters.filter(**{name: value})
-        return meters
+        resource_id = uuid_param(self.request, "resource_id")
+        wanted = {"state": choice_param(self.request, "state", (Meter.RUNNING, Meter.STOPPED)),
+                  "resource_type": text_param(self.request, "resource_type", max_length=32),
+                  "resource_id": None if resource_id is None else str(resource_id)}
+        return meters.filter(**{name: value for name, value in wanted.items() if value})
 
 
 class ComputeSpecPatch(serializers.ModelSerializer):

@@ -1,7 +1,5 @@
 """HTTP for datasets: upload, list, read, delete (archive), versions and corrections."""
 
-import uuid
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,6 +15,7 @@ from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.body_limits import TakesUploads
 from core.pagination import CursorPagination
+from core.query_params import bool_param, choice_param, int_param, uuid_param
 from datasets import commands
 from datasets.aggregates import STATES
 from datasets.corrections import Correction, Obj
@@ -101,11 +100,6 @@ class VersionPagination(CursorPagination):
     ordering = "version"
 
 
-def _flag(request: Request, name: str) -> bool | None:
-    value = request.query_params.get(name)
-    return None if value is None else value.lower() == "true"
-
-
 class DatasetViews:
     """The tenant's datasets and the built-in samples; DELETE archives (404 after).
 
@@ -118,7 +112,8 @@ class DatasetViews:
 
     def get_queryset(self):  # noqa: ANN201
         datasets = Dataset.objects.visible_to(tenant_access(self.request).tenant_id)
-        return datasets.filter(archived_at__isnull=not _flag(self.request, "archived"))
+        archived = bool_param(self.request, "archived", default=False)
+        return datasets.filter(archived_at__isnull=not archived)
 
 
 FILTERS = [
@@ -134,20 +129,14 @@ FILTERS = [
 class DatasetListView(TakesUploads, DatasetViews, generics.ListCreateAPIView):
     def get_queryset(self):  # noqa: ANN201
         datasets = super().get_queryset()
-        params = self.request.query_params
-        if params.get("project"):
-            try:
-                datasets = datasets.filter(project=uuid.UUID(params["project"]))
-            except ValueError:
-                raise serializers.ValidationError({"project": ["Not a valid id."]}) from None
+        project = uuid_param(self.request, "project")
+        if project is not None:
+            datasets = datasets.filter(project=project)
         for name, choices in (("kind", SUPPORTED), ("state", STATES)):
-            value = params.get(name)
-            if value:
-                if value not in choices:
-                    raise serializers.ValidationError(
-                        {name: [f"Use one of {', '.join(choices)}."]})
+            value = choice_param(self.request, name, choices)
+            if value is not None:
                 datasets = datasets.filter(**{name: value})
-        builtin = _flag(self.request, "builtin")
+        builtin = bool_param(self.request, "builtin")
         if builtin is not None:
             datasets = datasets.filter(builtin=builtin)
         return datasets
@@ -282,11 +271,9 @@ class DatasetCorrectionListView(DatasetViews, generics.ListCreateAPIView):
         dataset = self.get_object()
         rows = DatasetCorrection.objects.for_tenant(tenant_access(request).tenant_id).filter(
             origin=dataset.origin)
-        version = request.query_params.get("version")
-        if version:
-            if not version.isdigit():
-                raise serializers.ValidationError({"version": ["A version number, like 2."]})
-            rows = rows.filter(version=int(version))
+        version = int_param(request, "version", low=1)
+        if version is not None:
+            rows = rows.filter(version=version)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(CorrectionOut(page, many=True).data)
 

@@ -4,7 +4,6 @@ Report routes answer from the stored results (evaluation.results), never by runn
 `?iou=` (0.50 .. 0.95 in 0.05 steps) and `?score_threshold=` move the operating point.
 """
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +11,7 @@ from urllib.parse import urlencode
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -22,8 +21,9 @@ from rest_framework.views import APIView
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import ValidationFailed, WrongState
+from core.query_params import choice_param, int_param, uuid_param
 from evaluation import analysis, commands, heatmaps, previews, reports, results
-from evaluation.models import Evaluation
+from evaluation.models import STATES, Evaluation
 
 BADCASE_KINDS = ("false_positive", "missed")
 DEFAULT_PAGE = 50
@@ -77,16 +77,12 @@ class EvaluationViews:
     def get_queryset(self) -> QuerySet:
         """The caller's tenant's evaluations (`?model=` and `?dataset=` narrow them)."""
         evaluations = Evaluation.objects.for_tenant(tenant_access(self.request).tenant_id)
-        params = self.request.query_params
-        if params.get("state"):
-            evaluations = evaluations.filter(state=params["state"])
+        state = choice_param(self.request, "state", STATES)
+        if state is not None:
+            evaluations = evaluations.filter(state=state)
         for name in ("model", "dataset", "task"):
-            if params.get(name):
-                try:
-                    value = uuid.UUID(params[name])
-                except ValueError:
-                    raise ValidationFailed(f"{name} must be an id.",
-                                           fields={name: ["Not an id."]}) from None
+            value = uuid_param(self.request, name)
+            if value is not None:
                 evaluations = evaluations.filter(**{f"{name}_id": value})
         return evaluations
 
@@ -146,18 +142,7 @@ def _reported(compute: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an integer.",
-                               fields={name: ["Not an integer."]}) from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be {low} to {high}.",
-                               fields={name: ["Out of range."]})
-    return value
+    return int_param(request, name, low=low, high=high, default=default)
 
 
 def page_asked(request: Request, default: int = DEFAULT_PAGE) -> tuple[int, int]:
@@ -210,6 +195,10 @@ def _labels(request: Request) -> list[str] | None:
     return names or None
 
 
+@extend_schema_view(get=extend_schema(parameters=[
+    OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES)),
+    *(OpenApiParameter(name, OpenApiTypes.UUID, description=f"Only evaluations of this {name}.")
+      for name in ("model", "dataset", "task"))]))
 class EvaluationListView(EvaluationViews, generics.ListAPIView):
     """The tenant's evaluations, newest first; POST evaluates a model on a dataset (402 if
     short)."""

@@ -1,10 +1,10 @@
 """HTTP for training tasks, their versions, metrics, lineage, templates, and trained models."""
 
-import uuid
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import ValidationFailed
+from core.query_params import choice_param, uuid_param
 from tasks import commands
-from tasks.models import Task, TaskMetric, TaskTemplate, TrainedModel
+from tasks.models import STATES, Task, TaskMetric, TaskTemplate, TrainedModel
 
 
 class TaskIn(serializers.Serializer):
@@ -118,24 +119,26 @@ class TaskViews:
 
     def get_queryset(self) -> QuerySet:
         tasks = Task.objects.for_tenant(tenant_access(self.request).tenant_id)
-        params = self.request.query_params
         for name in ("project", "job"):
-            if params.get(name):
-                tasks = tasks.filter(**{f"{name}_id": _uuid(params[name], name)})
-        for name in ("state", "scenario"):
-            if params.get(name):
-                tasks = tasks.filter(**{name: params[name]})
+            value = uuid_param(self.request, name)
+            if value is not None:
+                tasks = tasks.filter(**{f"{name}_id": value})
+        for name, choices in (("state", STATES), ("scenario", commands.SCENARIOS)):
+            value = choice_param(self.request, name, choices)
+            if value is not None:
+                tasks = tasks.filter(**{name: value})
         return tasks
 
 
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ValidationFailed(f"{field} must be an id.", fields={field: ["Not an id."]}
-                               ) from None
+TASK_FILTERS = [
+    OpenApiParameter("project", OpenApiTypes.UUID, description="Only this project's tasks."),
+    OpenApiParameter("job", OpenApiTypes.UUID, description="Only this job's versions."),
+    OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES)),
+    OpenApiParameter("scenario", OpenApiTypes.STR, enum=list(commands.SCENARIOS)),
+]
 
 
+@extend_schema_view(get=extend_schema(parameters=TASK_FILTERS))
 class TaskListView(TaskViews, generics.ListAPIView):
     """The tenant's tasks, newest first; POST creates one and queues it (402 if short)."""
 
@@ -220,8 +223,7 @@ class TaskCompareView(TaskViews, generics.GenericAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         task = self.get_object()
-        other = self.get_queryset().filter(
-            id=_uuid(request.query_params.get("with", ""), "with")).first()
+        other = self.get_queryset().filter(id=uuid_param(request, "with")).first()
         if other is None:
             raise ValidationFailed("Name the task to compare with.",
                                    fields={"with": ["No such task."]})
@@ -315,10 +317,12 @@ class ModelViews:
 
     def get_queryset(self) -> QuerySet:
         models = TrainedModel.objects.for_tenant(tenant_access(self.request).tenant_id)
-        project = self.request.query_params.get("project")
-        return models.filter(project_id=project) if project else models
+        project = uuid_param(self.request, "project")
+        return models if project is None else models.filter(project_id=project)
 
 
+@extend_schema_view(get=extend_schema(parameters=[OpenApiParameter(
+    "project", OpenApiTypes.UUID, description="Only this project's models.")]))
 class ModelListView(ModelViews, generics.ListAPIView):
     pass
 

@@ -1,0 +1,45 @@
+"""A crash under /api/ answers the API's error shape (500 `server_error`), even with DEBUG on.
+
+With DEBUG (`make run`), Django answers an uncaught exception with its HTML debug page; an API
+client gets JSON in the shape of API.md instead, and the traceback goes to the log as it would
+with DEBUG off. HTML views (the console) keep the debug page. Two doors, one answer:
+`api_exception_handler` for DRF views (the prediction gateway's included) and
+`ApiCrashMiddleware` for anything else Django routes under /api/.
+"""
+
+import logging
+import sys
+
+from django.core.signals import got_request_exception
+from django.http import HttpRequest, HttpResponse
+from django.urls import get_resolver, get_urlconf
+from django.utils.deprecation import MiddlewareMixin
+
+API_PREFIX = "/api/"
+logger = logging.getLogger("django.request")
+
+
+def is_api(request: HttpRequest) -> bool:
+    """Whether the request is for the API (JSON answers only)."""
+    return request.path.startswith(API_PREFIX)
+
+
+def crash_response(request: HttpRequest) -> HttpResponse:
+    """The answer Django gives an uncaught exception with DEBUG off (handler500), signalled and
+    logged as Django does; call it while handling the exception."""
+    # error reporters listen to this signal; the test client re-raises the exception from it
+    got_request_exception.send(sender=None, request=request)
+    logger.error("Internal Server Error: %s", request.path, exc_info=sys.exc_info(),
+                 extra={"status_code": 500, "request": request})
+    response = get_resolver(get_urlconf()).resolve_error_handler(500)(request)
+    response._has_been_logged = True  # Django's own log line would repeat it, without traceback
+    return response
+
+
+class ApiCrashMiddleware(MiddlewareMixin):
+    """An exception a view under /api/ raised, answered in the API's shape."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception
+                          ) -> HttpResponse | None:
+        """The 500 in the error shape for API paths; other paths keep Django's handling."""
+        return crash_response(request) if is_api(request) else None
