@@ -8,6 +8,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from core import crashes
 from core.errors import ApiError
 
 _DRF_CODES = {
@@ -47,7 +48,8 @@ def _fields(detail: dict) -> dict[str, list[str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """Turn any API exception into the error shape; unknown exceptions stay 500s."""
+    """Turn any API exception into the error shape; an unknown one under /api/ is a 500
+    `server_error` in that shape too, logged (core.crashes)."""
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -58,7 +60,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status,
                         headers=exc.headers)
     if not isinstance(exc, drf.APIException):
-        return None
+        request = getattr(context.get("request"), "_request", None)
+        if request is None or not crashes.is_api(request):
+            return None  # Django's handling: the debug page with DEBUG, else handler500
+        set_rollback()
+        return crashes.crash_response(request)
 
     set_rollback()
     headers = {}

@@ -18,7 +18,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from PIL import Image, UnidentifiedImageError
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import BasePermission
@@ -39,11 +40,12 @@ from core.errors import (
     ValidationFailed,
     WrongState,
 )
+from core.query_params import choice_param, int_param
 from eventlog.store import read_log
 from serving import commands, monitoring
 from serving.instance import lease_key as instance_lease_key
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
-from serving.models import Service, ServiceInstance, ServiceUpdate
+from serving.models import STATES, Service, ServiceInstance, ServiceUpdate
 from serving.transport import encode_image, transport
 from tasklogs.views import LOG_SCHEMA, TaskLogView
 
@@ -127,11 +129,14 @@ class ServiceViews:
     def get_queryset(self) -> QuerySet:
         """The caller's tenant's services (`?state=` narrows them)."""
         services = Service.objects.for_tenant(tenant_access(self.request).tenant_id)
-        if self.request.query_params.get("state"):
-            services = services.filter(state=self.request.query_params["state"])
+        state = choice_param(self.request, "state", STATES)
+        if state is not None:
+            services = services.filter(state=state)
         return services.order_by("-created_at", "id")
 
 
+@extend_schema_view(get=extend_schema(parameters=[
+    OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES))]))
 class ServiceListView(ServiceViews, generics.ListAPIView):
     """The tenant's services, newest first; POST publishes a model (402 if funds are short)."""
 
@@ -199,16 +204,15 @@ class ServiceKeyView(ServiceViews, generics.GenericAPIView):
 class ServiceMonitoringView(ServiceViews, generics.GenericAPIView):
     """Requests, errors, throttled and latency percentiles per minute (`?minutes=60`)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("minutes", OpenApiTypes.INT,
+                                                description="1 to 10080 (default 60).")],
+                   responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The last minutes, oldest first, with totals."""
         service = self.get_object()
-        raw = request.query_params.get("minutes") or "60"
-        if not raw.isdigit() or not 1 <= int(raw) <= 7 * 24 * 60:
-            raise ValidationFailed("minutes must be 1 to 10080.",
-                                   fields={"minutes": ["Out of range."]})
+        minutes = int_param(request, "minutes", low=1, high=7 * 24 * 60, default=60)
         monitoring.flush()
-        rows = monitoring.minutes(service.tenant_id, service.id, monitoring.window(int(raw)))
+        rows = monitoring.minutes(service.tenant_id, service.id, monitoring.window(minutes))
         totals = {name: sum(r[name] for r in rows) for name in ("requests", "errors",
                                                                  "throttled")}
         return Response({"minutes": rows, "totals": totals})
@@ -217,19 +221,19 @@ class ServiceMonitoringView(ServiceViews, generics.GenericAPIView):
 class ServiceEventsView(ServiceViews, generics.GenericAPIView):
     """The service's own events (`?after=&limit=`), oldest first."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        OpenApiParameter("after", OpenApiTypes.INT, description="Position to read after."),
+        OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many (1–1000).")],
+        responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """One page of the service stream."""
         service = self.get_object()
-        after = request.query_params.get("after") or "0"
-        limit = request.query_params.get("limit") or "100"
-        if not (after.isdigit() and limit.isdigit() and 1 <= int(limit) <= 1000):
-            raise ValidationFailed("after must be 0 or more and limit 1 to 1000.",
-                                   fields={"limit": ["Out of range."]})
-        events = read_log(after=int(after), limit=int(limit), tenant_id=service.tenant_id,
+        after = int_param(request, "after", default=0)
+        limit = int_param(request, "limit", low=1, high=1000, default=100)
+        events = read_log(after=after, limit=limit, tenant_id=service.tenant_id,
                           stream_type="service", stream_id=str(service.id))
         return Response({"results": [event.as_public() for event in events],
-                         "next_after": events[-1].position if events else int(after)})
+                         "next_after": events[-1].position if events else after})
 
 
 class ServiceLogView(TaskLogView):

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
+    "core.crashes.ApiCrashMiddleware",  # a crash under /api/: the error shape, even with DEBUG
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -274,7 +275,7 @@ SERVING_INSTANCE_MAX_RESTARTS = env.int("SERVING_INSTANCE_MAX_RESTARTS", default
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "core.parsers.JSONParser",  # DRF's, with the nesting of a body bounded
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
