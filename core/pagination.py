@@ -13,6 +13,7 @@ from rest_framework import pagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.links import on_public_url
 from core.query_params import BIGINT_MAX, CONTROL, int_param, invalid
 
 _BAD_CURSOR = "Not a cursor this API handed out; start again without it."
@@ -80,7 +81,8 @@ class CursorPagination(pagination.CursorPagination):
         return value
 
     def get_paginated_response(self, data: list) -> Response:
-        return Response({"results": data, "next": self.get_next_link()})
+        # DRF builds the link on the request's Host; answers link to PUBLIC_URL instead.
+        return Response({"results": data, "next": on_public_url(self.get_next_link())})
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {

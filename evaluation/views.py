@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import ValidationFailed, WrongState
+from core.links import public_url
 from core.query_params import choice_param, int_param, uuid_param
 from evaluation import analysis, commands, heatmaps, previews, reports, results
 from evaluation.models import STATES, Evaluation
@@ -156,7 +157,7 @@ def page_body(request: Request, offset: int, limit: int, count: int, page: list[
     following = None
     if offset + limit < count:
         query = {**request.query_params.dict(), "offset": offset + limit, "limit": limit}
-        following = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
+        following = public_url(f"{request.path}?{urlencode(query)}")
     return {"results": page, "next": following, "count": count}
 
 
@@ -266,7 +267,7 @@ class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
         if _wants_preview(request):  # previews cost storage reads: only when asked for
             evaluation = self.get_object()
             for entry in page:
-                entry["preview_url"] = request.build_absolute_uri(
+                entry["preview_url"] = public_url(
                     previews.preview_path(evaluation, entry["file_name"]))
         return Response(page_body(request, offset, limit, count, page))
 
@@ -381,7 +382,7 @@ class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
                          _required(request, "image_id"), point.low_iou,
                          iou_type=point.iou_type)
         if _wants_preview(request):
-            body["preview_url"] = request.build_absolute_uri(
+            body["preview_url"] = public_url(
                 previews.preview_path(evaluation, body["file_name"]))
             body["preview_expires_in_s"] = previews.ttl_s()
         return Response(body)

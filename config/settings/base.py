@@ -34,6 +34,9 @@ PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://localhost:{env.int('PORT', d
 # within SIGNIN_LOCKOUT_S locks the email for the rest of that window (429 with Retry-After).
 SIGNIN_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=10)
 SIGNIN_LOCKOUT_S = env.int("SIGNIN_LOCKOUT_S", default=900)
+# Where SECURE_SSL_REDIRECT is on (production), load balancers and the container's health check
+# still reach the health route over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -65,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # X-Frame-Options: DENY (the console is never framed: clickjacking). Sync and async.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Innermost, not second: WhiteNoise is sync-only, and above the others it switched the
     # chain between async and sync once per middleware under ASGI (a thread hop each; about
     # 3-6 ms of CPU a request in bench/serving.py). Static files pass the lazy middlewares.
@@ -181,9 +186,9 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Where Checkout sends the payer back (the web console's wallet page).
 STRIPE_SUCCESS_URL = env.str("STRIPE_SUCCESS_URL",
-                             default="http://localhost:8000/console/billing/?topup=success")
+                             default=f"{PUBLIC_URL}/console/billing/?topup=success")
 STRIPE_CANCEL_URL = env.str("STRIPE_CANCEL_URL",
-                            default="http://localhost:8000/console/billing/?topup=cancelled")
+                            default=f"{PUBLIC_URL}/console/billing/?topup=cancelled")
 
 # Billing: the wallets' currency, how often running usage is settled, and how long a running
 # resource may go without a heartbeat before the scheduler settles it as vanished.

@@ -45,3 +45,5 @@ EVENTS_POLL_INTERVAL_S = 0.2
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 INPROCESS_WORKER = False
 DRAMATIQ_BROKER_URL = ""
+# The host the test client names, so links in answers can be followed by it.
+PUBLIC_URL = "http://testserver"

@@ -256,8 +256,8 @@ def test_detection_image_detail_and_its_preview(api, world, det):
         assert len(body["missed"]) == unmatched, image
         assert len(body["false_positives"]) == false_positives, image
         assert "preview_url" not in body
-    shown = api.as_(world.a).get(url(det.plain, "image/"), {"image_id": 12,
-                                                             "preview": "true"}).json()
+    shown = api.as_(world.a).get(url(det.plain, "image/"), {"image_id": 12, "preview": "true"},
+                                 HTTP_HOST="attacker.example").json()  # forged: PUBLIC_URL wins
     assert shown["preview_url"].startswith("http://testserver/api/v1/evaluation-previews/")
     served = Api().get(shown["preview_url"])  # no credentials
     assert served.status_code == 200
