@@ -13,6 +13,7 @@ differs from eager mode, so the predictor rebuilds them from the registry instea
 from __future__ import annotations
 
 import copy
+import threading
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,10 @@ PROGRAM_FILES: dict[str, str] = {"export": "program.pt2", "torchscript": "progra
 MAX_BATCH = 4096
 ATOL = 1e-4
 RTOL = 1e-4
+# torch.export.load is not thread-safe: its deserializer is a module global, and two threads
+# loading at once (a service instance and an evaluation in one worker) fail with
+# "_CURRENT_DESERIALIZER is already set".
+_EXPORT_LOAD = threading.Lock()
 
 
 class ProgramError(RuntimeError):
@@ -55,7 +60,8 @@ def _build(kind: ProgramKind, model: nn.Module, sample: Tensor, path: Path) -> N
 def load_program(kind: str, path: Path, device: str | torch.device = "cpu") -> nn.Module:
     """The callable of a program file written by `write_program`, on `device`."""
     if kind == "export":
-        module = torch.export.load(str(path)).module()
+        with _EXPORT_LOAD:
+            module = torch.export.load(str(path)).module()
         return module.to(device) if torch.device(device).type != "cpu" else module
     if kind == "torchscript":
         with warnings.catch_warnings():
