@@ -5,6 +5,8 @@ After SIGNIN_FAILURE_LIMIT wrong passwords within SIGNIN_LOCKOUT_S the email is 
 count. Unknown emails are counted the same way, so the answers say nothing about which exist.
 """
 
+import uuid
+
 import pytest
 from django.core.cache import cache
 
@@ -64,3 +66,15 @@ def test_the_cache_key_does_not_hold_the_email(api, tenant_a, limit_of_three):
     sign_in(api, tenant_a.email, "guess", "203.0.113.1")
     keys = list(getattr(cache, "_cache", {}))  # LocMemCache in tests
     assert keys and not any(tenant_a.email.split("@")[0] in str(key) for key in keys)
+
+
+def test_the_lock_holds_on_redis_as_in_production(api, tenant_a, settings, redis_url):
+    """Production's cache is Redis, shared by every web process: the counters work there too."""
+    settings.SIGNIN_FAILURE_LIMIT = 2
+    settings.CACHES = {"default": {  # a prefix of its own: Redis is shared, never flushed here
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url,
+        "KEY_PREFIX": f"test-signin-{uuid.uuid4().hex}"}}
+    for n in range(2):
+        assert sign_in(api, tenant_a.email, "guess", f"203.0.113.{n}").status_code == 401
+    locked = sign_in(api, tenant_a.email, tenant_a.password, "198.51.100.1")
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0

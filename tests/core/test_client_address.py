@@ -80,7 +80,7 @@ def test_without_trusted_proxies_the_peer_is_the_client():
 
 
 def test_a_trusted_proxy_that_is_not_an_address_is_refused():
-    with pytest.raises(ValueError, match="proxy.example"):
+    with pytest.raises(ValueError, match=r"proxy\.example"):
         parse_networks(["10.0.0.1", "proxy.example"])
 
 
