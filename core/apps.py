@@ -6,6 +6,7 @@ class CoreConfig(AppConfig):
     verbose_name = "API conventions and process plumbing"
 
     def ready(self) -> None:
-        from core import broker
+        from core import broker, dbconnections
 
         broker.setup()
+        dbconnections.install()

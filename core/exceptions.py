@@ -8,7 +8,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from core import crashes
+from core import crashes, dbconnections
 from core.errors import ApiError
 
 _DRF_CODES = {
@@ -54,6 +54,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
+    elif dbconnections.pool_exhausted(exc):
+        exc = dbconnections.busy()
 
     if isinstance(exc, ApiError):
         set_rollback()

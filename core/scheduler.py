@@ -56,6 +56,9 @@ def run_due(now: float | None = None) -> list[str]:
 
 def run_forever(stop: Callable[[], bool] = lambda: False, tick_s: float = 1.0) -> None:
     """Run due jobs until `stop()` says so."""
+    from django.db import close_old_connections
+
     while not stop():
         run_due()
+        close_old_connections()  # back to the pool between ticks, as a request's would be
         time.sleep(tick_s)

@@ -112,6 +112,21 @@ def database_from_env(url: str) -> dict:
         # (prepare=True). Behind PgBouncer in transaction mode it needs max_prepared_statements.
         threshold = env.str("DATABASE_PREPARE_THRESHOLD", default=str(1 << 30))
         db["OPTIONS"] = {"prepare_threshold": None if threshold == "off" else int(threshold)}
+        # One bounded pool per process (psycopg_pool through Django): every thread borrows a
+        # connection and returns it when its request or job ends, so a process never holds more
+        # than DATABASE_POOL_MAX_SIZE however many threads it runs (under ASGI, one a request).
+        # A thread that finds the pool empty waits up to DATABASE_POOL_TIMEOUT_S, then the API
+        # answers 503 with Retry-After. Connections idle for DATABASE_POOL_MAX_IDLE_S are closed
+        # down to DATABASE_POOL_MIN_SIZE. 0 turns the pool off (then CONN_MAX_AGE applies).
+        pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+        if pool_max > 0:
+            db["CONN_MAX_AGE"] = 0  # with a pool, "closing" returns the connection to it
+            db["OPTIONS"]["pool"] = {
+                "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=2), pool_max),
+                "max_size": pool_max,
+                "timeout": env.float("DATABASE_POOL_TIMEOUT_S", default=10.0),
+                "max_idle": env.float("DATABASE_POOL_MAX_IDLE_S", default=60.0),
+            }
     return db
 
 

@@ -32,6 +32,10 @@ else:
 if use_postgres:
     DATABASES = {"default": database_from_env(POSTGRES_URL)}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # No pool in the test process: its threads each hold a connection for as long as the test
+    # needs, more than a production-sized pool lends. The pool is proven on real servers
+    # (tests/e2e/test_db_connections.py).
+    DATABASES["default"]["OPTIONS"].pop("pool", None)
 else:
     DATABASES = {"default": database_from_env(f"sqlite:///{DATA_DIR / 'test-main.sqlite3'}")}
     # A file, not memory: concurrency tests open several connections to the same database.
