@@ -195,7 +195,8 @@ class WebsocketTicketView(APIView):
         "ticket": serializers.CharField(), "expires_at": serializers.DateTimeField()})})
     def post(self, request: Request) -> Response:
         valid(WebsocketTicketIn, request)
-        secret, ticket = commands.issue_websocket_ticket(tenant_access(request))
+        secret, ticket = commands.issue_websocket_ticket(tenant_access(request),
+                                                         request.session.session_key or "")
         return Response({"ticket": secret, "expires_at": ticket.expires_at},
                         status=status.HTTP_201_CREATED)
 

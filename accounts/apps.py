@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Tenants, users, roles, tokens and projects"
 
     def ready(self) -> None:
-        from accounts import projections, schema  # noqa: F401  (registers them)
+        from accounts import live_access, projections, schema  # noqa: F401  (registers them)

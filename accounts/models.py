@@ -107,6 +107,10 @@ class WebsocketTicket(models.Model):
     digest = models.CharField(max_length=64, primary_key=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
     user = models.ForeignKey(User, on_delete=models.CASCADE)
+    # The credential that asked for it (a token, or else a session): the socket it opens is
+    # closed when that credential is revoked or ends.
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, null=True, blank=True)
+    session_key = models.CharField(max_length=40, blank=True, default="")
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,4 +1,9 @@
-"""GET /api/v1/events/: the tenant's events in log order, for catch-up and resync."""
+"""GET /api/v1/events/: the tenant's events in log order, for catch-up and resync.
+
+Each caller reads only the events their role may read (accounts.feed_rules): money events are
+left out for roles that cannot read the wallet or usage. They are left out in the query, so a
+page is as full as without them and `next_after` stays the last event returned.
+"""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.feed_rules import hidden_events
 from eventlog.store import read_log
 
 
@@ -18,7 +24,8 @@ class EventFeedQuery(serializers.Serializer):
 
 
 class EventFeedView(APIView):
-    """Every tenant member may read the tenant's feed (the default permission)."""
+    """Every tenant member may read the tenant's feed (the default permission), minus the events
+    of resources their role may not read."""
 
     @extend_schema(
         parameters=[
@@ -35,7 +42,8 @@ class EventFeedView(APIView):
         params = query.validated_data
         events = read_log(after=params["after"], limit=params["limit"],
                           tenant_id=request.auth.tenant_id,
-                          stream_type=params.get("stream_type"), stream_id=params.get("stream_id"))
+                          stream_type=params.get("stream_type"), stream_id=params.get("stream_id"),
+                          exclude=hidden_events(request.auth.role))
         return Response({
             "results": [event.as_public() for event in events],
             "next_after": events[-1].position if events else params["after"],

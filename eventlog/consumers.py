@@ -1,19 +1,28 @@
 """WS /ws/v1/events/: the tenant's events, backlog after `after=N` then live, no gap, no duplicate.
 
 Order of work on connect: join the tenant hub (subscribe first), send the backlog from the log,
-then the hub's batches, dropping anything at or below the last position sent.
+then the hub's batches, dropping anything at or below the last position sent, and any event the
+caller's role may not read (accounts.feed_rules, as in the REST feed).
+
+The socket lives no longer than its credential: a guard checks it again every
+WS_AUTH_RECHECK_S seconds and at once when nudged (token revoked, member removed or given another
+role), and closes with 4401 or 4403 (accounts.ws_auth). Delivery waits while a check runs, so
+nothing is sent on a credential found revoked, and a new role filters what follows.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
+import random
 import uuid
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from core import json_bounds
+from accounts.feed_rules import may_read
+from accounts.ws_auth import recheck
 from eventlog.realtime import Subscriber, db, hubs
 from eventlog.store import RecordedEvent, events_after_exceed, read_log
 
@@ -45,23 +54,28 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             return
         self.filters: set[tuple[str, str | None]] = set()
         self.last_sent = 0
-        self.subscriber = Subscriber()
+        self.credential = self.scope["credential"]
+        self.role: str = self.scope["access"].role
+        self.gate = asyncio.Lock()  # delivery and credential checks take turns
+        self.subscriber = Subscriber(self.credential.user_id)
         # Join before accepting: once the client sees the handshake, nothing committed can be
         # missed, even on a live-only socket.
         self.hub = await hubs.for_current_loop().join(self.tenant_id, self.subscriber)
         await self.accept()
-        self.sender = asyncio.get_running_loop().create_task(self._stream())
+        loop = asyncio.get_running_loop()
+        self.sender = loop.create_task(self._stream())
+        self.guard = loop.create_task(self._guard())
 
     async def disconnect(self, code: int) -> None:
-        sender = getattr(self, "sender", None)
-        if sender is not None:
-            sender.cancel()
+        for task in (getattr(self, "sender", None), getattr(self, "guard", None)):
+            if task is not None:
+                task.cancel()
         if getattr(self, "hub", None) is not None:
             await hubs.for_current_loop().leave(self.tenant_id, self.subscriber)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            message = json_bounds.loads(text_data or "")  # a deep one: ValueError
+            message = json.loads(text_data or "")
         except ValueError:
             message = None
         if not isinstance(message, dict) or message.get("type") != "subscribe":
@@ -78,6 +92,8 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.filters.add((stream_type, stream_id))
 
     def _wanted(self, event: RecordedEvent) -> bool:
+        if not may_read(self.role, event.stream_type, event.type):
+            return False
         if not self.filters:
             return True
         return (event.stream_type, None) in self.filters or (
@@ -87,12 +103,37 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
 
     async def _deliver(self, events: list[RecordedEvent]) -> None:
-        for event in events:
-            if event.position <= self.last_sent:
-                continue
-            self.last_sent = event.position
-            if self._wanted(event):
-                await self.send(text_data='{"type":"event","event":' + event.public_json + "}")
+        async with self.gate:
+            for event in events:
+                if event.position <= self.last_sent:
+                    continue
+                self.last_sent = event.position
+                if self._wanted(event):
+                    await self.send(text_data='{"type":"event","event":' + event.public_json
+                                    + "}")
+
+    async def _guard(self) -> None:
+        """Check the credential on a timer and when nudged; close the socket once it fails."""
+        try:
+            while True:
+                # Jitter spreads the checks of sockets that connected together.
+                interval = settings.WS_AUTH_RECHECK_S * random.uniform(0.75, 1.25)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.subscriber.nudged.wait(), interval)
+                self.subscriber.nudged.clear()
+                async with self.gate:
+                    verdict = await db(recheck, self.credential)
+                    if verdict.access is None:
+                        self.sender.cancel()
+                        await self.close(code=verdict.close_code)
+                        return
+                    self.role = verdict.access.role
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("credential check for tenant %s failed", self.tenant_id)
+            self.sender.cancel()
+            await self.close(code=CLOSE_SERVER_ERROR)  # the handshake checks again
 
     async def _resync(self, after: int) -> None:
         await self._send({"type": "resync", "after": after})

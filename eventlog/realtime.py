@@ -5,6 +5,9 @@ the log once from its cursor with the gap-free reader and hands the events to ev
 that tenant in this process, in memory. So an event costs one channel-layer operation per
 process and one database read per process, never one per socket, and a lost message costs
 only latency: hubs also poll while they have sockets.
+
+The same group carries "access changed" nudges (a token revoked, a member removed or given
+another role): the hub passes them to that user's sockets, which check their credential again.
 """
 
 import asyncio
@@ -82,6 +85,17 @@ def _log_failure(future: concurrent.futures.Future) -> None:
 _publisher = _Publisher()
 
 
+def notify_access_changed(tenant_id: object, user_id: object) -> None:
+    """After a credential or membership change: the user's sockets in the tenant, in this
+    process and (through the layer) in every other, check their credential again."""
+    tenant_id = uuid.UUID(str(tenant_id))
+    hubs.access_changed(tenant_id, str(user_id))
+    layer = _remote_layer()
+    if layer is not None:
+        _publisher.send(layer, group_name(tenant_id), {
+            "type": "access.changed", "tenant": str(tenant_id), "user": str(user_id)})
+
+
 def notify_committed(tenant_id: uuid.UUID) -> None:
     """After a commit: wake the tenant's hubs in this process and, through the layer, elsewhere."""
     hubs.wake(tenant_id)
@@ -105,12 +119,15 @@ async def db(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 class Subscriber:
-    """What a hub needs of a socket: a queue to put event batches on."""
+    """What a hub needs of a socket: a queue to put event batches on, and whose it is (so
+    that a change of that user's access can nudge it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, user_id: object = None) -> None:
         self.queue: asyncio.Queue[list[RecordedEvent]] = asyncio.Queue()
         self.pending = 0
         self.overflowed = False
+        self.user_id = str(user_id) if user_id is not None else None
+        self.nudged = asyncio.Event()
 
     def offer(self, batch: list[RecordedEvent]) -> None:
         """Queue a batch; a socket that falls too far behind is marked for resync."""
@@ -140,6 +157,12 @@ class TenantHub:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def access_changed(self, user_id: str) -> None:
+        """Tell the user's sockets here to check their credential again."""
+        for subscriber in self.subscribers:
+            if subscriber.user_id == user_id:
+                subscriber.nudged.set()
 
     async def ready(self) -> None:
         await self._ready.wait()
@@ -257,7 +280,11 @@ class LoopHubs:
                 await asyncio.sleep(1)
                 continue
             hub = self.hubs.get(uuid.UUID(message.get("tenant", "0" * 32)))
-            if hub is not None:
+            if hub is None:
+                continue
+            if message.get("type") == "access.changed":
+                hub.access_changed(str(message.get("user")))
+            else:
                 hub.wake()
 
 
@@ -279,13 +306,20 @@ class HubRegistry:
 
     def wake(self, tenant_id: uuid.UUID) -> None:
         """Thread-safe: wake the tenant's hub on every loop of this process."""
+        self._on_every_loop(tenant_id, lambda hub: hub.wake())
+
+    def access_changed(self, tenant_id: uuid.UUID, user_id: str) -> None:
+        """Thread-safe: nudge the user's sockets of the tenant on every loop of this process."""
+        self._on_every_loop(tenant_id, lambda hub: hub.access_changed(user_id))
+
+    def _on_every_loop(self, tenant_id: uuid.UUID, call: Callable[[TenantHub], None]) -> None:
         with self._lock:
             loops = list(self._by_loop.values())
         for loop_hubs in loops:
             hub = loop_hubs.hubs.get(tenant_id)
             if hub is not None and not loop_hubs.loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # the loop closed just now
-                    loop_hubs.loop.call_soon_threadsafe(hub.wake)
+                    loop_hubs.loop.call_soon_threadsafe(call, hub)
 
 
 hubs = HubRegistry()

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import Q
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -212,8 +213,13 @@ def load_stream(stream_id: str, *, after_version: int = 0) -> list[RecordedEvent
 
 def read_log(*, after: int = 0, limit: int = 100, tenant_id: object = None,
              stream_type: str | None = None, stream_id: str | None = None,
-             types: Iterable[str] | None = None) -> list[RecordedEvent]:
-    """Events after a position in log order, never skipping one that commits late."""
+             types: Iterable[str] | None = None,
+             exclude: Q | None = None) -> list[RecordedEvent]:
+    """Events after a position in log order, never skipping one that commits late.
+
+    `exclude` leaves out matching events in the query itself, so a page still holds up to
+    `limit` of the others.
+    """
     rows = Event.objects.filter(position__gt=after)
     if tenant_id is not None:
         rows = rows.filter(tenant_id=tenant_id)
@@ -223,6 +229,8 @@ def read_log(*, after: int = 0, limit: int = 100, tenant_id: object = None,
         rows = rows.filter(stream_id=str(stream_id))
     if types is not None:
         rows = rows.filter(type__in=list(types))
+    if exclude is not None:
+        rows = rows.exclude(exclude)
     horizon = guards.safe_horizon_sql(connection)
     if horizon is not None:
         rows = rows.extra(where=[f"position < {horizon}"])  # noqa: S610 - constant SQL

@@ -267,6 +267,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 EVENTS_RESYNC_AFTER = env.int("EVENTS_RESYNC_AFTER", default=1000)
 EVENTS_POLL_INTERVAL_S = env.float("EVENTS_POLL_INTERVAL_S", default=1.0)
 WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
+# An open websocket checks its credential this often (and at once when a token is revoked or a
+# member removed or given another role, in any web process).
+WS_AUTH_RECHECK_S = env.float("WS_AUTH_RECHECK_S", default=5.0)
 
 REST_FRAMEWORK = {
 # Service instances renew a heartbeat every SERVING_INSTANCE_HEARTBEAT_S; one silent for
