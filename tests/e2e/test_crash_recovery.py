@@ -16,6 +16,7 @@ the rest stays queued.
 """
 
 import io
+import secrets
 import sys
 import uuid
 from collections import Counter
@@ -212,7 +213,9 @@ def test_production_shape_killed_finds_every_piece_of_work_again(request, tmp_pa
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     env = clean_env(
-        DJANGO_SETTINGS_MODULE="config.settings.production", SECRET_KEY="e2e-" + "s" * 48,
+        DJANGO_SETTINGS_MODULE="config.settings.production", SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost", PUBLIC_URL="http://127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
         DATABASE_URL=_with_database(postgres_url, name), REDIS_URL=redis_url,
         DRAMATIQ_BROKER_URL=rabbitmq_url, INPROCESS_WORKER="false",
         DATA_DIR=str(tmp_path / "data"), SESSION_COOKIE_SECURE="false",
