@@ -136,8 +136,13 @@ class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=TokenIn, responses={200: inline_serializer("Token", {
-        "token": serializers.CharField()})})
+    @extend_schema(request=TokenIn, responses={
+        200: inline_serializer("Token", {"token": serializers.CharField()}),
+        401: OpenApiResponse(description="`invalid_credentials`: email or password is wrong."),
+        429: OpenApiResponse(description=(
+            "`throttled`, with `Retry-After` in seconds: too many attempts from this address, "
+            "or too many failed sign-ins for this email from any address (SIGNIN_FAILURE_LIMIT "
+            "within SIGNIN_LOCKOUT_S), which refuses even the right password until then."))})
     def post(self, request: Request) -> Response:
         data = valid(TokenIn, request)
         issued = commands.sign_in(data["email"], data["password"], data.get("tenant"))
