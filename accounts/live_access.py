@@ -1,10 +1,10 @@
 """Changes of who may read a tenant's events reach its open websockets at once.
 
-A membership saved (its role changed) or deleted, or a user saved (deactivated, password
-changed), tells the user's sockets, in every web process, to check their credential again
-(`eventlog.realtime.notify_access_changed`, after commit). Token revocation does the same in
-`accounts.commands.revoke_token` (a queryset update sends no signal). Sockets also check on a
-timer, so a lost message only delays the close.
+A membership saved (its role changed) or deleted, a user saved (deactivated, password changed)
+or signed out of the console tells the user's sockets, in every web process, to check their
+credential again (`eventlog.realtime.notify_access_changed`, after commit). Token revocation
+does the same in `accounts.commands.revoke_token` (a queryset update sends no signal). Sockets
+also check on a timer, so a lost message only delays the close.
 """
 
 from functools import partial
@@ -36,6 +36,15 @@ def user_changed(sender: type, instance: User, **kwargs: object) -> None:
     update_fields = kwargs.get("update_fields")
     if kwargs.get("created") or (update_fields and set(update_fields) == {"last_login"}):
         return  # signing in changes nobody's access
-    for tenant_id in Membership.objects.unscoped().filter(user=instance).values_list(
+    _announce_everywhere(instance.pk)
+
+
+def signed_out(user_id: object) -> None:
+    """A session ended (call it after logout flushed it): the user's sockets check now."""
+    _announce_everywhere(user_id)
+
+
+def _announce_everywhere(user_id: object) -> None:
+    for tenant_id in Membership.objects.unscoped().filter(user_id=user_id).values_list(
             "tenant_id", flat=True):
-        _announce(tenant_id, instance.pk)
+        _announce(tenant_id, user_id)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import signin_limit
+from accounts import live_access, signin_limit
 from accounts.authentication import access_for_session_user
 from accounts.models import Membership, Tenant
 from console import nav
@@ -103,7 +103,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
+    user_id = request.user.pk
     logout(request)  # flushes the session, the tenant choice with it
+    if user_id is not None:
+        live_access.signed_out(user_id)  # its websockets check now and close (4401)
     return redirect("console:signin")
 
 

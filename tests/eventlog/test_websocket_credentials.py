@@ -17,6 +17,7 @@ from accounts.ws_auth import CLOSE_CREDENTIAL_REVOKED, CLOSE_NOT_A_MEMBER
 from config.asgi import application
 from eventlog import realtime
 from tests.conftest import add_member
+from tests.console.test_views import signed_in
 from tests.eventlog.money_world import write_money_events
 from tests.eventlog.test_websocket import positions, receive_messages, write
 
@@ -182,6 +183,19 @@ async def test_signing_out_closes_a_session_socket(tenant_a, settings):
     await live(comm, tenant_a)
 
     await sync_to_async(session.flush)()  # what logout() does
+
+    assert await closed_with(comm) == CLOSE_CREDENTIAL_REVOKED
+
+
+async def test_signing_out_of_the_console_closes_its_sockets_at_once(api, tenant_a, settings):
+    settings.WS_AUTH_RECHECK_S = 600  # only the sign-out's nudge can close it
+    client = await sync_to_async(signed_in)(tenant_a)
+    comm = WebsocketCommunicator(application, "/ws/v1/events/", headers=[
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+        (b"host", b"console.example.com"), (b"origin", b"https://console.example.com")])
+    await live(comm, tenant_a)
+
+    assert (await sync_to_async(client.post)("/console/signout/")).status_code == 302
 
     assert await closed_with(comm) == CLOSE_CREDENTIAL_REVOKED
 

@@ -258,9 +258,18 @@
         if (data.type === "event") this.dispatch(data.event);
         else if (data.type === "resync") { this.resyncFrom = data.after; this.resyncs += 1; }
       };
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        // 4401: the session ended; 4403: no longer a member. Reconnecting would be refused.
+        if (event.code === 4401) {
+          this.status("offline", "Signed out: sign in again to see live updates.");
+          return;
+        }
+        if (event.code === 4403) {
+          this.status("offline", "You are no longer a member of this tenant.");
+          return;
+        }
         this.retry();
       };
     },
