@@ -123,7 +123,9 @@ def services(request, tmp_path_factory):
         admin.execute(f'CREATE DATABASE "{name}"')
     _delete_queues(rabbitmq_url)
     env = clean_env(
-        DJANGO_SETTINGS_MODULE="config.settings.production", SECRET_KEY="e2e-" + "s" * 48,
+        DJANGO_SETTINGS_MODULE="config.settings.production", SECRET_KEY=uuid.uuid4().hex * 2,
+        ALLOWED_HOSTS="127.0.0.1,localhost", PUBLIC_URL="http://127.0.0.1",
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on this machine
         DATABASE_URL=_with_database(postgres_url, name), REDIS_URL=redis_url,
         DRAMATIQ_BROKER_URL=rabbitmq_url, INPROCESS_WORKER="false", DATA_DIR=str(tmp / "data"),
         LOG_LEVEL="INFO", SESSION_COOKIE_SECURE="false", WHITENOISE_USE_FINDERS="true",
