@@ -13,15 +13,15 @@ DEBUG = False
 
 # platform/env.template ships placeholders, never working passwords (platform/make_env.py fills
 # them in); a deployment that kept one refuses to start rather than run with a known secret.
-PLACEHOLDER = re.compile(r"change[-_]?me", re.IGNORECASE)
-SECRETS = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DRAMATIQ_BROKER_URL",
-           "AWS_SECRET_ACCESS_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-           "POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "MINIO_ROOT_PASSWORD")
-for _name in SECRETS:
-    if PLACEHOLDER.search(env.str(_name, default="")):
+_placeholder = re.compile(r"change[-_]?me", re.IGNORECASE)
+_secrets = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DRAMATIQ_BROKER_URL",
+            "AWS_SECRET_ACCESS_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+            "POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "MINIO_ROOT_PASSWORD")
+for _name in _secrets:
+    if _placeholder.search(env.str(_name, default="")):
         raise ImproperlyConfigured(
             f"{_name} still holds the env template's placeholder: generate the secrets "
-            "(python platform/make_env.py > platform/.env) or set your own.")
+            "(python3 platform/make_env.py > platform/.env) or set your own.")
 if SECRET_KEY.startswith("dev-insecure") or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured(
         "SECRET_KEY must be at least 50 random characters in production, e.g. "
