@@ -1,0 +1,108 @@
+"""Evaluations found again after a crash (issue 16 item 8): a running evaluation whose worker went
+silent is interrupted, billed up to its last heartbeat and run again (at most three runs, then
+failed with the reason); a queued one whose message was lost is sent again; a duplicate
+delivery does nothing."""
+
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from billing.models import Meter
+from core import leases, recovery
+from core.models import WorkLease
+from evaluation import runner
+from evaluation.models import Evaluation
+from evaluation.recovery import MAX_ATTEMPTS, recover_evaluations
+from eventlog.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def create(api, account, model, dataset) -> str:
+    response = api.as_(account).post("/api/v1/evaluations/", {
+        "model": str(model.id), "dataset": dataset["id"]}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def claimed_by_a_worker_that_died(evaluation_id: str, silent_for_s: float = 60):
+    """A worker claimed the run, then died: its lease went silent `silent_for_s` ago."""
+    assert runner.claim(evaluation_id, "dead-host:1") is not None
+    last_beat = timezone.now() - timedelta(seconds=silent_for_s)
+    leases.claim(runner.lease_key(evaluation_id), "dead-host:1:x", stale_after_s=1)
+    WorkLease.objects.filter(key=runner.lease_key(evaluation_id)).update(last_seen_at=last_beat)
+    return last_beat
+
+
+def types_of(evaluation_id: str) -> list[str]:
+    return list(Event.objects.filter(stream_id=evaluation_id).order_by("version")
+                .values_list("type", flat=True))
+
+
+def test_a_run_whose_worker_died_is_billed_to_its_last_heartbeat_and_run_again(
+        api, funded, classifier, digits_dataset, cpu_spec, settings):
+    settings.WORK_LEASE_TIMEOUT_S = 5.0
+    evaluation_id = create(api, funded, classifier, digits_dataset)
+    dramatiq.get_broker().flush_all()
+    last_beat = claimed_by_a_worker_that_died(evaluation_id)
+
+    assert recover_evaluations(recovery.Sweep()) == 1
+
+    first, second = Meter.objects.for_tenant(funded.tenant_id).filter(
+        resource_id=evaluation_id).order_by("started_at")
+    assert (first.state, first.stop_reason, first.frozen) == ("stopped", "interrupted", 0)
+    assert first.stopped_at == last_beat  # the time the worker was gone is not charged
+    assert second.state == "running" and second.frozen > 0
+    row = Evaluation.objects.unscoped().get(id=evaluation_id)
+    assert (row.state, row.failure_code) == ("queued", "")
+    assert recover_evaluations(recovery.Sweep()) == 0  # queued a moment ago: not sent again
+
+    [message] = list(dramatiq.get_broker().queues["cpu"].queue)  # the run sent again
+    assert dramatiq.Message.decode(message).args == (evaluation_id,)
+    assert runner.run(evaluation_id) == "succeeded"
+    assert types_of(evaluation_id) == [
+        "EvaluationCreated", "EvaluationQueued", "EvaluationStarted", "EvaluationInterrupted",
+        "EvaluationQueued", "EvaluationStarted", "EvaluationSucceeded"]
+    second.refresh_from_db()
+    assert (second.state, second.stop_reason, second.frozen) == ("stopped", "completed", 0)
+    assert second.started_at >= first.stopped_at  # no second billed twice
+
+    before = list(Evaluation.objects.unscoped().filter(id=evaluation_id).values())
+    call_command("rebuild_projections", "evaluation.evaluations")
+    assert list(Evaluation.objects.unscoped().filter(id=evaluation_id).values()) == before
+
+
+def test_after_its_last_attempt_a_lost_run_fails_with_the_reason(
+        api, funded, classifier, digits_dataset, cpu_spec, settings):
+    settings.WORK_LEASE_TIMEOUT_S = 5.0
+    evaluation_id = create(api, funded, classifier, digits_dataset)
+    dramatiq.get_broker().flush_all()
+    for _ in range(MAX_ATTEMPTS):
+        claimed_by_a_worker_that_died(evaluation_id)
+        recover_evaluations(recovery.Sweep())
+
+    row = Evaluation.objects.unscoped().get(id=evaluation_id)
+    assert (row.state, row.failure_code) == ("failed", "worker_lost")
+    assert types_of(evaluation_id).count("EvaluationInterrupted") == MAX_ATTEMPTS
+    meters = Meter.objects.for_tenant(funded.tenant_id).filter(resource_id=evaluation_id)
+    assert len(meters) == MAX_ATTEMPTS
+    assert all(m.state == "stopped" and m.frozen == 0 for m in meters)
+    assert runner.run(evaluation_id) == "skipped"  # a late delivery does nothing
+
+
+def test_a_queued_run_whose_message_was_lost_is_sent_again_and_runs_once(
+        api, funded, classifier, digits_dataset, cpu_spec, settings):
+    settings.RECOVERY_REQUEUE_AFTER_S = 60.0
+    evaluation_id = create(api, funded, classifier, digits_dataset)
+    dramatiq.get_broker().flush_all()  # the broker died with its messages
+    assert recover_evaluations(recovery.Sweep()) == 0  # it may still be on its way
+    later = recovery.Sweep(now=timezone.now() + timedelta(seconds=61))
+    assert recover_evaluations(later) == 1
+
+    runner.run(evaluation_id)  # the message sent again
+    assert runner.run(evaluation_id) == "skipped"  # and the original, redelivered after all
+    assert types_of(evaluation_id).count("EvaluationStarted") == 1
+    assert Meter.objects.for_tenant(funded.tenant_id).filter(resource_id=evaluation_id).count() == 1
