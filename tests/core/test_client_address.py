@@ -105,3 +105,32 @@ def test_serve_trusts_forwarded_headers_only_from_the_configured_proxies(setting
     options = run_serve(monkeypatch)
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == ["10.1.2.3/32", "192.168.0.0/16"]
+
+
+async def served_scheme_answer(peer: str, proto: str, proxies: list[str]) -> int:
+    """The status of GET /console/signin/ through uvicorn's proxy layer as `serve` sets it up."""
+    from asgiref.testing import ApplicationCommunicator
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from config.asgi import application
+
+    app = ProxyHeadersMiddleware(application, trusted_hosts=proxies)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/console/signin/", "raw_path": b"/console/signin/",
+             "query_string": b"", "root_path": "", "client": (peer, 40000),
+             "server": ("10.0.0.1", 8000),
+             "headers": [(b"host", b"automl.example.com"), (b"x-forwarded-proto", proto.encode())]}
+    communicator = ApplicationCommunicator(app, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(timeout=10)
+    await communicator.wait(timeout=10)
+    return start["status"]
+
+
+async def test_https_behind_a_trusted_proxy_is_not_redirected_and_a_forged_proto_is(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    # The load balancer terminated TLS and says so: served as HTTPS, no redirect loop.
+    assert await served_scheme_answer("10.0.0.2", "https", settings.TRUSTED_PROXIES) == 200
+    # A client that says so itself is still on plain HTTP: redirected.
+    assert await served_scheme_answer("198.51.100.4", "https", settings.TRUSTED_PROXIES) == 301
