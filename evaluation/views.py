@@ -167,6 +167,20 @@ def paged(request: Request, items: list[Any], default: int = DEFAULT_PAGE) -> di
     return page_body(request, offset, limit, len(items), items[offset:offset + limit])
 
 
+def _param(name: str, kind: OpenApiTypes = OpenApiTypes.STR, description: str = "",
+           **options: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, description=description, **options)
+
+
+# The query parameters of the report routes, for the schema (parsed by the helpers above).
+POINT = [_param("iou", OpenApiTypes.NUMBER, "IoU threshold (default: the run's)."),
+         _param("score_threshold", OpenApiTypes.NUMBER, "Default: the run's."),
+         _param("iou_type", enum=["bbox", "segm"], description="segm: masks (segmentation).")]
+PAGE = [_param("offset", OpenApiTypes.INT, "The first item (default 0)."),
+        _param("limit", OpenApiTypes.INT, f"How many (1-{MAX_PAGE}).")]
+PREVIEW = _param("preview", OpenApiTypes.BOOL, "Add a short-lived signed image link.")
+
+
 class _Point:
     """The operating point a report request asks for, over the evaluation's stored results."""
 
@@ -213,6 +227,7 @@ class EvaluationListView(EvaluationViews, generics.ListAPIView):
         return Response(EvaluationOut(evaluation).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(get=extend_schema(parameters=POINT[:2]))
 class EvaluationDetailView(EvaluationViews, generics.RetrieveAPIView):
     """The evaluation; with `?iou=` / `?score_threshold=` its metrics at that operating point."""
 
@@ -229,7 +244,7 @@ class EvaluationDetailView(EvaluationViews, generics.RetrieveAPIView):
 class EvaluationMetricsView(EvaluationViews, generics.GenericAPIView):
     """The metrics at `?iou=` and `?score_threshold=` (default: the run's), from stored results."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=POINT, responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """Metrics at the operating point."""
         point = _Point(request, self.get_object())
@@ -250,7 +265,9 @@ class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
     `?offset=&limit=`; `?iou_type=segm` lists mask errors (segmentation); `?preview=true` adds
     a signed image link to each entry."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        *POINT, *PAGE, _param("true_label"), _param("predicted_label"),
+        _param("kind", enum=list(BADCASE_KINDS)), PREVIEW], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """One page of badcases at the operating point."""
         point = _Point(request, self.get_object())
@@ -277,7 +294,11 @@ class EvaluationConfusionView(EvaluationViews, generics.GenericAPIView):
     `?labels=a,b` keeps a subset, `?per_side=10|15|20&row_page=&column_page=` one page;
     `?iou_type=segm` matches masks (segmentation)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        *POINT, _param("labels", description="a,b: keep these labels."),
+        _param("per_side", OpenApiTypes.INT, "10, 15 or 20: one page of the matrix."),
+        _param("row_page", OpenApiTypes.INT), _param("column_page", OpenApiTypes.INT)],
+        responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The confusion matrix (or a view of it) at the operating point."""
         point = _Point(request, self.get_object())
@@ -295,7 +316,7 @@ class EvaluationCurvesView(EvaluationViews, generics.GenericAPIView):
     """PR curve, threshold table (0.05 grid), AP and best-F1 threshold per label at `?iou=`;
     `?label=` keeps one label."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[*POINT, _param("label")], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The curves of every label (or one)."""
         point = _Point(request, self.get_object())
@@ -308,7 +329,9 @@ class EvaluationConfusionCellView(EvaluationViews, generics.GenericAPIView):
     """The images of one confusion cell: `?true_label=&predicted_label=` (detection: also
     true_label=background and predicted_label=missed|low_overlap), paged."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        *POINT, *PAGE, _param("true_label", required=True),
+        _param("predicted_label", required=True)], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """One page of the cell's images."""
         point = _Point(request, self.get_object())
@@ -324,7 +347,9 @@ class EvaluationLabelView(EvaluationViews, generics.GenericAPIView):
     was predicted as (`?sort=count|label&order=desc|asc&q=`, paged) and the images wrongly
     predicted as it."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        *POINT, *PAGE, _param("label", required=True), _param("sort", enum=["count", "label"]),
+        _param("order", enum=["desc", "asc"]), _param("q")], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The label's detail."""
         point = _Point(request, self.get_object())
@@ -345,7 +370,7 @@ class EvaluationErrorsView(EvaluationViews, generics.GenericAPIView):
     """The error taxonomy at `?iou=`: classification, localisation, both, duplicate,
     background and missed errors, counted and with the AP gained by fixing each."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=POINT, responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """TIDE overall and per label."""
         point = _Point(request, self.get_object())
@@ -357,7 +382,8 @@ class EvaluationInstancesView(EvaluationViews, generics.GenericAPIView):
     """Every object and kept detection with its outcome (a validation task's instance details):
     `?label=&outcome=`, paged."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[*POINT, *PAGE, _param("label"), _param("outcome")],
+                   responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """One page of instances."""
         point = _Point(request, self.get_object())
@@ -373,7 +399,8 @@ class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
     """One image (`?image_id=`): truth, every prediction with its confidence and its errors;
     `?preview=true` adds a short-lived signed link to the image."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[*POINT, _param("image_id", required=True), PREVIEW],
+                   responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The image's detail."""
         evaluation = self.get_object()
@@ -392,7 +419,9 @@ class EvaluationHeatmapView(EvaluationViews, generics.GenericAPIView):
     """Grad-CAM of a classification image (`?image_id=&label=`, default the predicted label),
     computed on first request and cached."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[
+        *POINT, _param("image_id", required=True),
+        _param("label", description="Default: the predicted label.")], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The heatmap as a grid of values in [0, 1]."""
         evaluation = self.get_object()

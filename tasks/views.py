@@ -220,7 +220,9 @@ _COMPARED = ("algorithm", "train_dataset", "test_dataset", "target_metric", "max
 class TaskCompareView(TaskViews, generics.GenericAPIView):
     """Two versions side by side: configuration and metric differences (`?with=<task id>`)."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("with", OpenApiTypes.UUID, required=True,
+                                                description="The other version's task id.")],
+                   responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         task = self.get_object()
         other = self.get_queryset().filter(id=uuid_param(request, "with")).first()
