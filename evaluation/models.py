@@ -5,7 +5,7 @@ from django.db import models
 from accounts.models import Tenant
 from accounts.scoping import TenantScopedManager
 
-STATES = ("queued", "running", "succeeded", "failed", "stopped")
+STATES = ("queued", "running", "succeeded", "failed", "stopped", "interrupted")
 
 
 class Evaluation(models.Model):
