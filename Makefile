@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/task_overhead.py
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python bench/serving.py --shape worker  # as compose's worker-serving
 	$(BIN)/python bench/serving.py --shape inprocess
+	$(BIN)/python bench/load.py  # needs the local PostgreSQL, Redis and RabbitMQ
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
