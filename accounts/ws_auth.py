@@ -7,6 +7,7 @@ it is told that the user's access changed, and closes with one of the codes belo
 """
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, NamedTuple
@@ -151,6 +152,32 @@ def recheck(credential: SocketCredential) -> Recheck:
         return Recheck(None, CLOSE_CREDENTIAL_REVOKED)
     return Recheck(TenantAccess(tenant_id=credential.tenant_id, user_id=credential.user_id,
                                 role=membership.role, token_id=credential.token_id))
+
+
+def current_roles(credentials: Collection[SocketCredential]) -> dict[SocketCredential, str | None]:
+    """For many open sockets at once: each credential's member role now, or None when it no
+    longer holds. Two queries whatever their number, plus one per session-opened socket."""
+    pairs = {(c.tenant_id, c.user_id) for c in credentials}
+    roles = {
+        (tenant_id, user_id): role
+        for tenant_id, user_id, role in Membership.objects.unscoped().filter(
+            tenant_id__in={tenant for tenant, _ in pairs},
+            user_id__in={user for _, user in pairs}, user__is_active=True,
+        ).values_list("tenant_id", "user_id", "role")
+    }
+    token_ids = {c.token_id for c in credentials if c.token_id is not None}
+    live_tokens = set(
+        ApiToken.objects.unscoped().filter(pk__in=token_ids, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .values_list("pk", flat=True)) if token_ids else set()
+    sessions = {(c.session_key, c.user_id) for c in credentials if c.session_key}
+    live_sessions = {pair for pair in sessions if _session_alive(*pair)}
+    result: dict[SocketCredential, str | None] = {}
+    for c in credentials:
+        holds = ((c.token_id is None or c.token_id in live_tokens)
+                 and (not c.session_key or (c.session_key, c.user_id) in live_sessions))
+        result[c] = roles.get((c.tenant_id, c.user_id)) if holds else None
+    return result
 
 
 class TenantAuthMiddleware:

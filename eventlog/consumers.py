@@ -4,17 +4,17 @@ Order of work on connect: join the tenant hub (subscribe first), send the backlo
 then the hub's batches, dropping anything at or below the last position sent, and any event the
 caller's role may not read (accounts.feed_rules, as in the REST feed).
 
-The socket lives no longer than its credential: a guard checks it again every
-WS_AUTH_RECHECK_S seconds and at once when nudged (token revoked, member removed or given another
-role), and closes with 4401 or 4403 (accounts.ws_auth). Delivery waits while a check runs, so
+The socket lives no longer than its credential: its guard checks it again when nudged (token
+revoked, member removed or given another role, in any process) or when the loop's watch, which
+checks every open socket's credential in one batch every WS_AUTH_RECHECK_S seconds, finds it
+changed; it closes with 4401 or 4403 (accounts.ws_auth). Delivery waits while a check runs, so
 nothing is sent on a credential found revoked, and a new role filters what follows.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
+import threading
 import uuid
 from urllib.parse import parse_qs
 
@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.feed_rules import may_read
-from accounts.ws_auth import recheck
+from accounts.ws_auth import current_roles, recheck
 from eventlog.realtime import Subscriber, db, hubs
 from eventlog.store import RecordedEvent, events_after_exceed, read_log
 
@@ -65,11 +65,14 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         self.sender = loop.create_task(self._stream())
         self.guard = loop.create_task(self._guard())
+        watches.for_current_loop().add(self)
 
     async def disconnect(self, code: int) -> None:
         for task in (getattr(self, "sender", None), getattr(self, "guard", None)):
             if task is not None:
                 task.cancel()
+        if getattr(self, "guard", None) is not None:
+            watches.for_current_loop().discard(self)
         if getattr(self, "hub", None) is not None:
             await hubs.for_current_loop().leave(self.tenant_id, self.subscriber)
 
@@ -113,13 +116,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                                     + "}")
 
     async def _guard(self) -> None:
-        """Check the credential on a timer and when nudged; close the socket once it fails."""
+        """Check the credential whenever nudged; close the socket once it fails."""
         try:
             while True:
-                # Jitter spreads the checks of sockets that connected together.
-                interval = settings.WS_AUTH_RECHECK_S * random.uniform(0.75, 1.25)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.subscriber.nudged.wait(), interval)
+                await self.subscriber.nudged.wait()
                 self.subscriber.nudged.clear()
                 async with self.gate:
                     verdict = await db(recheck, self.credential)
@@ -167,3 +167,56 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 await self._resync(self.last_sent)
                 return
             await self._deliver(batch)
+
+
+class CredentialWatch:
+    """Every WS_AUTH_RECHECK_S seconds, one batched check of every open socket's credential on
+    this event loop (a few queries however many sockets); a socket whose credential no longer
+    holds, or whose role changed, is nudged to check its own and act. This is what closes a
+    socket when a nudge from another process was lost."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.consumers: set[EventStreamConsumer] = set()
+        self._task: asyncio.Task | None = None
+
+    def add(self, consumer: EventStreamConsumer) -> None:
+        self.consumers.add(consumer)
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._run())
+
+    def discard(self, consumer: EventStreamConsumer) -> None:
+        self.consumers.discard(consumer)
+
+    async def _run(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(settings.WS_AUTH_RECHECK_S)
+            consumers = list(self.consumers)
+            try:
+                roles = await db(current_roles, {c.credential for c in consumers})
+            except Exception:
+                logger.warning("batched credential check failed; retrying", exc_info=True)
+                continue
+            for consumer in consumers:
+                if roles.get(consumer.credential) != consumer.role:
+                    consumer.subscriber.nudged.set()
+
+
+class WatchRegistry:
+    """One CredentialWatch per event loop (one loop per ASGI process; tests may run several)."""
+
+    def __init__(self) -> None:
+        self._by_loop: dict[asyncio.AbstractEventLoop, CredentialWatch] = {}
+        self._lock = threading.Lock()
+
+    def for_current_loop(self) -> CredentialWatch:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for stale in [other for other in self._by_loop if other.is_closed()]:
+                del self._by_loop[stale]
+            if loop not in self._by_loop:
+                self._by_loop[loop] = CredentialWatch(loop)
+            return self._by_loop[loop]
+
+
+watches = WatchRegistry()
