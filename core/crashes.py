@@ -2,16 +2,20 @@
 
 With DEBUG (`make run`), Django answers an uncaught exception with its HTML debug page; an API
 client gets JSON in the shape of API.md instead, and the traceback goes to the log as it would
-with DEBUG off. HTML views (the console) keep the debug page. Two doors, one answer:
-`api_exception_handler` for DRF views (the prediction gateway's included) and
-`ApiCrashMiddleware` for anything else Django routes under /api/.
+with DEBUG off. HTML views (the console) keep the debug page. Three doors, one answer:
+`api_exception_handler` for DRF views (the prediction gateway's included),
+`ApiCrashMiddleware` for anything else Django routes under /api/, and `guarded` for the
+prediction gateway's lean chain, which has no middleware to hook.
 """
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.signals import got_request_exception
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import get_resolver, get_urlconf
 from django.utils.deprecation import MiddlewareMixin
 
@@ -43,3 +47,24 @@ class ApiCrashMiddleware(MiddlewareMixin):
                           ) -> HttpResponse | None:
         """The 500 in the error shape for API paths; other paths keep Django's handling."""
         return crash_response(request) if is_api(request) else None
+
+
+# What Django answers itself with a 4xx (django.core.handlers.exception.response_for_exception)
+_DJANGO_ANSWERS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation,
+                   MultiPartParserError)
+
+
+def guarded(view: Callable[[HttpRequest], Awaitable[HttpResponse]]
+            ) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+    """An asynchronous API view whose crash answers as `crash_response` does, for a chain
+    without process_exception (what Django answers with a 4xx still goes to Django)."""
+
+    async def guarded_view(request: HttpRequest) -> HttpResponse:
+        try:
+            return await view(request)
+        except _DJANGO_ANSWERS:
+            raise
+        except Exception:
+            return crash_response(request)
+
+    return guarded_view

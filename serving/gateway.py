@@ -37,6 +37,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
+from core import crashes
 from core.errors import ApiError, InternalError, Unavailable, ValidationFailed, WrongState
 from core.exceptions import error_response
 from core.middleware import RequestIdMiddleware, RequestSizeLimitMiddleware
@@ -231,6 +232,7 @@ class PredictionGateway(ASGIHandler):
                         error_response("not_found", "Not found.", 404))
             return security.process_response(request, response)
 
-        chain = convert_exception_to_response(respond)
+        # a crash answers in the API's error shape, with DEBUG on too (no debug page)
+        chain = convert_exception_to_response(crashes.guarded(respond))
         self._middleware_chain = RequestIdMiddleware(RequestSizeLimitMiddleware(chain))
 

@@ -199,3 +199,23 @@ def test_unknown_ids_in_paths_stay_404(api, tenant_a):
     response = api.as_(tenant_a).get(f"/api/v1/models/{uuid.uuid4()}/")
 
     assert_error_shape(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_crash_in_the_prediction_gateway_answers_the_error_shape(settings, monkeypatch, debug):
+    from serving import gateway
+    from tests.serving.test_gateway import call
+
+    settings.DEBUG = debug
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bad day")
+
+    monkeypatch.setattr(gateway, "answer", crash)
+
+    status, headers, body = call(f"/api/v1/services/{uuid.uuid4()}/predict/",
+                                 headers={"Authorization": "Bearer anything",
+                                          "Accept": "text/html,*/*"})
+
+    assert (status, headers["content-type"]) == (500, "application/json")
+    assert body["error"]["code"] == "server_error" and body["error"]["fields"] == {}
