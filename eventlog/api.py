@@ -34,6 +34,10 @@ class EventFeedView(APIView):
             OpenApiParameter("stream_type", OpenApiTypes.STR),
             OpenApiParameter("stream_id", OpenApiTypes.STR),
         ],
+        description="The tenant's events in log order. Events of resources the caller's role "
+                    "may not read are left out (the wallet stream's money events for developers "
+                    "and viewers); `next_after` is the position of the last event returned, or "
+                    "`after` when none is left to read.",
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:

@@ -125,6 +125,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                     verdict = await db(recheck, self.credential)
                     if verdict.access is None:
                         self.sender.cancel()
+                        watches.for_current_loop().discard(self)
                         await self.close(code=verdict.close_code)
                         return
                     self.role = verdict.access.role
