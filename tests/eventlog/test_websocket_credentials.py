@@ -200,6 +200,21 @@ async def test_signing_out_of_the_console_closes_its_sockets_at_once(api, tenant
     assert await closed_with(comm) == CLOSE_CREDENTIAL_REVOKED
 
 
+async def test_a_ticket_the_console_asked_for_closes_when_its_session_signs_out(
+        api, tenant_a, settings):
+    settings.WS_AUTH_RECHECK_S = 600  # only the sign-out's nudge can close it
+    client = await sync_to_async(signed_in)(tenant_a)
+    response = await sync_to_async(client.post)("/api/v1/ws-tickets/")
+    assert response.status_code == 201, response.content
+    comm = WebsocketCommunicator(application,
+                                 f"/ws/v1/events/?ticket={response.json()['ticket']}")
+    await live(comm, tenant_a)
+
+    assert (await sync_to_async(client.post)("/console/signout/")).status_code == 302
+
+    assert await closed_with(comm) == CLOSE_CREDENTIAL_REVOKED
+
+
 async def test_a_demoted_member_stops_receiving_money_events_at_once(api, tenant_a, settings):
     settings.WS_AUTH_RECHECK_S = 600  # only the nudge of the role change can apply it
     finance = await sync_to_async(add_member)(api, tenant_a, "finance")
