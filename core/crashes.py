@@ -8,6 +8,7 @@ with DEBUG off. HTML views (the console) keep the debug page. Three doors, one a
 prediction gateway's lean chain, which has no middleware to hook.
 """
 
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import get_resolver, get_urlconf
 from django.utils.deprecation import MiddlewareMixin
+from rest_framework.response import Response
 
 API_PREFIX = "/api/"
 logger = logging.getLogger("django.request")
@@ -37,6 +39,17 @@ def crash_response(request: HttpRequest) -> HttpResponse:
                  extra={"status_code": 500, "request": request})
     response = get_resolver(get_urlconf()).resolve_error_handler(500)(request)
     response._has_been_logged = True  # Django's own log line would repeat it, without traceback
+    return response
+
+
+def drf_crash_response(request: HttpRequest) -> Response:
+    """`crash_response` as a DRF Response, for DRF's exception handler: DRF finalizes and
+    renders what its views answer (the prediction gateway renders it outside dispatch)."""
+    answer = crash_response(request)
+    headers = {name: value for name, value in answer.items()
+               if name.lower() not in ("content-type", "content-length")}
+    response = Response(json.loads(answer.content), status=answer.status_code, headers=headers)
+    response._has_been_logged = True
     return response
 
 

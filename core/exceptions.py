@@ -66,7 +66,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if request is None or not crashes.is_api(request):
             return None  # Django's handling: the debug page with DEBUG, else handler500
         set_rollback()
-        return crashes.crash_response(request)
+        return crashes.drf_crash_response(request)
 
     set_rollback()
     headers = {}

@@ -219,3 +219,22 @@ def test_a_crash_in_the_prediction_gateway_answers_the_error_shape(settings, mon
 
     assert (status, headers["content-type"]) == (500, "application/json")
     assert body["error"]["code"] == "server_error" and body["error"]["fields"] == {}
+
+
+def test_a_crash_inside_the_prediction_view_is_answered_once(tenant_a, settings, monkeypatch,
+                                                              caplog):
+    from serving.views import ServicePredictView
+
+    settings.DEBUG = True
+
+    def crash(self, request, pk):
+        raise RuntimeError("a bad day")
+
+    monkeypatch.setattr(ServicePredictView, "_service", crash)
+    client = Client(raise_request_exception=False)
+
+    response = client.post(f"/api/v1/services/{uuid.uuid4()}/predict/", {},
+                           HTTP_AUTHORIZATION=f"Bearer {tenant_a.token}")
+
+    assert_error_shape(response, 500, "server_error")
+    assert len([r for r in caplog.records if r.exc_info]) == 1
