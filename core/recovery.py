@@ -90,6 +90,9 @@ def sweep(*, lost_all: bool = False) -> dict[str, int]:
 
         leases.forget_all()
         _sent.clear()
+    forget_before = time.monotonic() - 2 * settings.RECOVERY_REQUEUE_AFTER_S
+    for key in [key for key, sent in _sent.items() if sent < forget_before]:
+        del _sent[key]  # long done, or due again anyway: the scheduler runs for months
     run = Sweep(lost_all=lost_all)
     done: dict[str, int] = {}
     for name, fn in _recoverers.items():

@@ -6,6 +6,7 @@ from eventlog.aggregates import Aggregate
 
 ENDED = ("stopped", "failed")
 LOST = "lost"  # the exit reason of an instance whose worker went silent
+RESTARTED = "process_restarted"  # ... whose worker was `make run` itself, started again
 
 
 class ServiceAggregate(Aggregate):

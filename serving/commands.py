@@ -226,10 +226,13 @@ def fail(tenant_id: object, service_id: object, code: str, message: str) -> None
 
 
 def instances_lost(tenant_id: object, service_id: object, numbers: set[int],
-                   last_seen: datetime) -> list[int]:
+                   last_seen: datetime, *, reason: str = LOST) -> list[int]:
     """Instances whose worker went silent: each exits as lost and is started again, while the
     service has restarts left (SERVING_INSTANCE_MAX_RESTARTS); past that, the service fails
-    with code instance_lost, billed up to the last heartbeat. The instances to start again."""
+    with code instance_lost, billed up to the last heartbeat. The instances to start again.
+
+    Another `reason` (process_restarted: `make run` itself was restarted) is no fault of the
+    instance's and takes none of its restarts."""
 
     def lose() -> list[int]:
         aggregate = ServiceAggregate.load(tenant_id, service_id)
@@ -238,8 +241,9 @@ def instances_lost(tenant_id: object, service_id: object, numbers: set[int],
             return []
         with context.scope(actor="system:serving"):
             restarts = aggregate.lost
-            aggregate.append(*(ServiceInstanceExited(instance=n, reason=LOST) for n in gone))
-            if restarts + len(gone) <= settings.SERVING_INSTANCE_MAX_RESTARTS:
+            aggregate.append(*(ServiceInstanceExited(instance=n, reason=reason) for n in gone))
+            counted = len(gone) if reason == LOST else 0
+            if restarts + counted <= settings.SERVING_INSTANCE_MAX_RESTARTS:
                 transaction.on_commit(lambda: start_instances(service_id, gone))
                 return gone
             aggregate.append(ServiceFailed(code="instance_lost", message=(

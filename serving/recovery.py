@@ -7,6 +7,7 @@ from django.conf import settings
 from core import leases, recovery
 from core.scheduler import periodic
 from serving import commands
+from serving.aggregates import LOST, RESTARTED
 from serving.instance import lease_key
 from serving.models import Service, ServiceInstance
 
@@ -35,7 +36,8 @@ def recover_instances(sweep: recovery.Sweep) -> int:
         lost = {n for n, at in seen.items() if at < stale}
         if lost:
             last = max(seen[n] for n in lost)
-            sent += len(commands.instances_lost(tenant_id, service_id, lost, last))
+            sent += len(commands.instances_lost(tenant_id, service_id, lost, last,
+                                                reason=RESTARTED if sweep.lost_all else LOST))
         for number in sorted(set(range(count)) - set(instances)):
             if sweep.due(f"{lease_key(service_id, number)}:start", since):
                 commands.start_instances(service_id, [number])

@@ -120,7 +120,8 @@ leases.claim(validation_key(row.id), "dead-worker:1", stale_after_s=60)
 """
 
 
-def assert_everything_recovered(deployment: Deployment, tenant: Tenant, work: dict) -> None:
+def assert_everything_recovered(deployment: Deployment, tenant: Tenant, work: dict,
+                                lost_reason: str) -> None:
     api = tenant.api
     task = until(deployment, api, f"/api/v1/tasks/{work['task']}/", "succeeded", "failed",
                  "stopped", "interrupted", timeout=90)
@@ -144,7 +145,8 @@ def assert_everything_recovered(deployment: Deployment, tenant: Tenant, work: di
     events = events_of(api)
     service_events = [(e["type"], e["data"].get("reason")) for e in events
                       if e["stream_id"] == work["service"]]
-    assert ("ServiceInstanceExited", "lost") in service_events, service_events
+    exits = [reason for kind, reason in service_events if kind == "ServiceInstanceExited"]
+    assert exits == [lost_reason], service_events
     assert service_events.count(("ServiceInstanceStarted", None)) == 2, service_events
     task_types = [e["type"] for e in events if e["stream_id"] == work["task"]]
     assert task_types.count("TaskStarted") == 1 and task_types.count("TaskQueued") == 1
@@ -190,7 +192,8 @@ def test_make_run_killed_finds_every_piece_of_work_again(tmp_path):
             deployment = Deployment(start_server({**env, "WORKER_THREADS": "4"}, after), env,
                                     after)
             tenant.api = Client(deployment.base, tenant.api.token, after)
-            assert_everything_recovered(deployment, tenant, work)
+            # the process restarted: the instance is started again, taking none of its restarts
+            assert_everything_recovered(deployment, tenant, work, "process_restarted")
         finally:
             after.stop_all()
     finally:
@@ -237,7 +240,8 @@ def test_production_shape_killed_finds_every_piece_of_work_again(request, tmp_pa
 
         processes.start("worker-2", [sys.executable, *WORKER_ARGS, "--threads", "4"], env)
         processes.start("scheduler-2", [*MANAGE, "run_scheduler"], env)
-        assert_everything_recovered(deployment, tenant, work)
+        # the worker died: its instance is found by its silent heartbeat
+        assert_everything_recovered(deployment, tenant, work, "lost")
     finally:
         processes.stop_all()
         with psycopg.connect(admin_url, autocommit=True) as admin:

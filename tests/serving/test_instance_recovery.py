@@ -118,3 +118,16 @@ def test_an_instance_nobody_started_is_sent_again_once_its_message_may_be_lost(
     assert recover_instances(later) == 0  # not again until RECOVERY_REQUEUE_AFTER_S passes
     [message] = list(dramatiq.get_broker().queues["serving"].queue)
     assert dramatiq.Message.decode(message).args == (service["id"], 0)
+
+
+def test_make_run_starting_again_takes_none_of_the_services_restarts(
+        api, funded, classifier, cpu_spec, settings):
+    settings.SERVING_INSTANCE_MAX_RESTARTS = 0
+    service = publish(api, funded, classifier, cpu_spec)
+    died_serving(service, silent_for_s=1)  # it beat a moment before the process was killed
+
+    assert recover_instances(recovery.Sweep(lost_all=True)) == 1
+
+    assert Service.objects.unscoped().get(id=service["id"]).state == "running"
+    exits = [d["reason"] for t, d in events_of(service["id"]) if t == "ServiceInstanceExited"]
+    assert exits == ["process_restarted"]
