@@ -6,6 +6,9 @@ with DEBUG off. HTML views (the console) keep the debug page. Three doors, one a
 `api_exception_handler` for DRF views (the prediction gateway's included),
 `ApiCrashMiddleware` for anything else Django routes under /api/, and `guarded` for the
 prediction gateway's lean chain, which has no middleware to hook.
+
+What Django itself answers with a 4xx (a query or body it refuses to read: too many fields, too
+large; a missing object; a refusal) keeps its status there, in the error shape too.
 """
 
 import json
@@ -42,6 +45,32 @@ def crash_response(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# What Django answers with a 400 itself: a query or body it refuses to read (too many fields,
+# too large to hold, a broken multipart body).
+UNREADABLE = (SuspiciousOperation, BadRequest, MultiPartParserError)
+
+
+def refused(request: HttpRequest, exc: Exception) -> str:
+    """The message for an UNREADABLE request, logged as Django logs it (django.security)."""
+    if isinstance(exc, SuspiciousOperation):
+        logging.getLogger(f"django.security.{type(exc).__name__}").error(
+            str(exc), exc_info=exc, extra={"status_code": 400, "request": request})
+    return f"The request could not be read: {exc}"
+
+
+def django_error_response(request: HttpRequest, exc: Exception) -> HttpResponse | None:
+    """The 4xx Django gives `exc` (None for any other exception), in the error shape."""
+    from core.exceptions import error_response  # it imports this module
+
+    if isinstance(exc, Http404):
+        return error_response("not_found", "Not found.", 404)
+    if isinstance(exc, PermissionDenied):
+        return error_response("permission_denied", "Your role does not allow this.", 403)
+    if isinstance(exc, UNREADABLE):
+        return error_response("malformed_request", refused(request, exc), 400)
+    return None
+
+
 def drf_crash_response(request: HttpRequest) -> Response:
     """`crash_response` as a DRF Response, for DRF's exception handler: DRF finalizes and
     renders what its views answer (the prediction gateway renders it outside dispatch)."""
@@ -58,26 +87,21 @@ class ApiCrashMiddleware(MiddlewareMixin):
 
     def process_exception(self, request: HttpRequest, exception: Exception
                           ) -> HttpResponse | None:
-        """The 500 in the error shape for API paths; other paths keep Django's handling."""
-        return crash_response(request) if is_api(request) else None
-
-
-# What Django answers itself with a 4xx (django.core.handlers.exception.response_for_exception)
-_DJANGO_ANSWERS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation,
-                   MultiPartParserError)
+        """The error shape for API paths; other paths keep Django's handling."""
+        if not is_api(request):
+            return None
+        return django_error_response(request, exception) or crash_response(request)
 
 
 def guarded(view: Callable[[HttpRequest], Awaitable[HttpResponse]]
             ) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
-    """An asynchronous API view whose crash answers as `crash_response` does, for a chain
-    without process_exception (what Django answers with a 4xx still goes to Django)."""
+    """An asynchronous API view whose exceptions answer as ApiCrashMiddleware's do, for a
+    chain without process_exception."""
 
     async def guarded_view(request: HttpRequest) -> HttpResponse:
         try:
             return await view(request)
-        except _DJANGO_ANSWERS:
-            raise
-        except Exception:
-            return crash_response(request)
+        except Exception as exc:
+            return django_error_response(request, exc) or crash_response(request)
 
     return guarded_view

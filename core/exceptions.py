@@ -54,6 +54,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
+    elif isinstance(exc, crashes.UNREADABLE) and "request" in context:
+        exc = drf.ParseError(crashes.refused(context["request"]._request, exc))
     elif dbconnections.pool_exhausted(exc):
         exc = dbconnections.busy()
 

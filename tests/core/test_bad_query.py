@@ -238,3 +238,16 @@ def test_a_crash_inside_the_prediction_view_is_answered_once(tenant_a, settings,
 
     assert_error_shape(response, 500, "server_error")
     assert len([r for r in caplog.records if r.exc_info]) == 1
+
+
+def test_more_fields_than_django_reads_is_a_400_not_a_crash(tenant_a):
+    client = Client(raise_request_exception=False)
+    token = f"Bearer {tenant_a.token}"
+    fields = urlencode({f"k{n}": "v" for n in range(1200)})  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+
+    query = client.get(f"/api/v1/projects/?{fields}", HTTP_AUTHORIZATION=token)
+    form = client.generic("POST", "/api/v1/projects/", fields, HTTP_AUTHORIZATION=token,
+                          content_type="application/x-www-form-urlencoded")
+
+    assert_error_shape(query, 400, "malformed_request")
+    assert_error_shape(form, 400, "malformed_request")
