@@ -8,11 +8,13 @@ import dramatiq
 import pytest
 from django.utils import timezone
 
+from billing import api as billing
 from billing import wallet
 from billing.models import Meter
 from core import recovery
 from eventlog.models import Event
 from tasks import runner
+from tasks.aggregates import TaskAggregate
 from tasks.models import Task, TaskLease
 from tasks.recovery import recover_tasks
 from tests.workers import stub_worker
@@ -77,3 +79,21 @@ def test_make_run_starting_again_interrupts_its_dead_attempts_at_once(funded, qu
     assert (first.stop_reason, first.stopped_at) == ("interrupted", last_beat)
     sent = [dramatiq.Message.decode(m).args for m in dramatiq.get_broker().queues["gpu"].queue]
     assert (queued["id"], 2) in sent
+
+
+def test_a_queued_task_whose_meter_vanished_is_queued_again_on_a_new_meter(
+        funded, queued, settings):
+    settings.RECOVERY_REQUEUE_AFTER_S = 60.0
+    # it waited past BILLING_LEASE_TIMEOUT_S: settlement stopped its meter as vanished
+    billing.stop_resource(funded.tenant_id, "task", queued["id"], reason=billing.VANISHED)
+
+    assert recover_tasks(recovery.Sweep(now=timezone.now() + timedelta(seconds=61))) == 1
+
+    task = Task.objects.unscoped().get(id=queued["id"])
+    assert (task.state, task.attempt) == ("queued", 1)  # a message waiting keeps its place
+    old, new = Meter.objects.for_tenant(funded.tenant_id).filter(
+        resource_id=queued["id"]).order_by("started_at")
+    assert (old.state, old.stop_reason, new.state) == ("stopped", "vanished", "running")
+    assert TaskAggregate.load(funded.tenant_id, queued["id"]).meter_id == str(new.id)
+    sent = [dramatiq.Message.decode(m).args for m in dramatiq.get_broker().queues["gpu"].queue]
+    assert sent == [(queued["id"], 1)]
