@@ -2,7 +2,14 @@
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -14,6 +21,7 @@ from accounts.models import ApiToken, Membership, Project, Tenant
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import ROLES
 from core import preconditions
+from core.query_params import bool_param
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -254,10 +262,12 @@ class ProjectViews:
 
     def get_queryset(self):  # noqa: ANN201
         projects = Project.objects.for_tenant(tenant_access(self.request).tenant_id)
-        archived = self.request.query_params.get("archived", "false").lower() == "true"
+        archived = bool_param(self.request, "archived", default=False)
         return projects.filter(archived_at__isnull=not archived)
 
 
+@extend_schema_view(get=extend_schema(parameters=[OpenApiParameter(
+    "archived", OpenApiTypes.BOOL, description="The archived (deleted) projects instead.")]))
 class ProjectListView(ProjectViews, generics.ListCreateAPIView):
 
     @extend_schema(request=ProjectIn, responses={201: ProjectOut})

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from accounts.feed_rules import may_read
 from accounts.ws_auth import current_roles, recheck
+from core import json_bounds
 from eventlog.realtime import Subscriber, db, hubs
 from eventlog.store import RecordedEvent, events_after_exceed, read_log
 
@@ -78,7 +79,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            message = json.loads(text_data or "")
+            message = json_bounds.loads(text_data or "")  # a deep one: ValueError
         except ValueError:
             message = None
         if not isinstance(message, dict) or message.get("type") != "subscribe":
