@@ -9,10 +9,15 @@ from django.conf import settings
 
 from billing import api as billing
 from core import context, leases, recovery
-from core.errors import VersionConflict
+from core.errors import ApiError, VersionConflict
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import INCLUDED, RESOURCE_TYPE, enqueue_on_commit
-from evaluation.events import EvaluationFailed, EvaluationInterrupted, EvaluationQueued
+from evaluation.events import (
+    EvaluationFailed,
+    EvaluationInterrupted,
+    EvaluationQueued,
+    EvaluationStopped,
+)
 from evaluation.models import Evaluation
 from evaluation.runner import lease_key
 from eventlog.aggregates import retry_on_conflict
@@ -33,7 +38,11 @@ def recover_evaluations(sweep: recovery.Sweep) -> int:
     stale = sweep.stale_before(settings.WORK_LEASE_TIMEOUT_S)
     for evaluation_id, tenant_id, state, options, since, started_at in rows:
         if state == "queued":
-            if sweep.due(f"evaluation:{evaluation_id}:queued", since):
+            if not sweep.due(f"evaluation:{evaluation_id}:queued", since):
+                continue
+            if billed_meter_stopped(tenant_id, evaluation_id):
+                sent += remeter(tenant_id, evaluation_id)
+            else:
                 enqueue(evaluation_id, options.get("device", "cpu"))
                 sent += 1
             continue
@@ -80,6 +89,39 @@ def interrupt(tenant_id: object, evaluation_id: object, last_seen: datetime) -> 
                     "answering and it could not be run again; create the evaluation again."))
                 return 0
             aggregate.append(EvaluationQueued(meter_id=meter_id))
+            device = Evaluation.objects.unscoped().get(id=evaluation_id).options.get("device")
+            enqueue_on_commit(evaluation_id, device or "cpu")
+            return 1
+
+    return retry_on_conflict(once)
+
+
+def billed_meter_stopped(tenant_id: object, evaluation_id: object) -> bool:
+    """A billed run whose meter is not running any more (settled as vanished while queued)."""
+    meters = billing.Meter.objects.for_tenant(tenant_id).filter(
+        resource_type=RESOURCE_TYPE, resource_id=str(evaluation_id))
+    return meters.exists() and not meters.filter(state=billing.Meter.RUNNING).exists()
+
+
+def remeter(tenant_id: object, evaluation_id: object) -> int:
+    """Queue a run again on a new meter, so that it does not run unbilled; short of funds it
+    is stopped with insufficient_funds. 1 when queued."""
+
+    def once() -> int:
+        with context.scope(actor="system:recovery"):
+            aggregate = EvaluationAggregate.load(tenant_id, evaluation_id)
+            if aggregate.state != "queued":
+                return 0
+            try:
+                meter = billing.start(
+                    tenant_id, resource_type=RESOURCE_TYPE, resource_id=evaluation_id,
+                    spec=billing.spec(aggregate.spec), mode=aggregate.billing_mode,
+                    project_id=aggregate.project)
+            except ApiError as exc:
+                log.warning("queued evaluation %s not sent again: %s", evaluation_id, exc)
+                aggregate.append(EvaluationStopped(reason=billing.INSUFFICIENT_FUNDS))
+                return 0
+            aggregate.append(EvaluationQueued(meter_id=str(meter.id)))
             device = Evaluation.objects.unscoped().get(id=evaluation_id).options.get("device")
             enqueue_on_commit(evaluation_id, device or "cpu")
             return 1

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from billing import api as billing
 from billing.models import Meter
 from core import leases, recovery
 from core.models import WorkLease
@@ -106,3 +107,21 @@ def test_a_queued_run_whose_message_was_lost_is_sent_again_and_runs_once(
     assert runner.run(evaluation_id) == "skipped"  # and the original, redelivered after all
     assert types_of(evaluation_id).count("EvaluationStarted") == 1
     assert Meter.objects.for_tenant(funded.tenant_id).filter(resource_id=evaluation_id).count() == 1
+
+
+def test_a_queued_run_whose_meter_vanished_is_queued_again_on_a_new_meter(
+        api, funded, classifier, digits_dataset, cpu_spec, settings):
+    settings.RECOVERY_REQUEUE_AFTER_S = 60.0
+    evaluation_id = create(api, funded, classifier, digits_dataset)
+    dramatiq.get_broker().flush_all()
+    billing.stop_resource(funded.tenant_id, "evaluation", evaluation_id, reason=billing.VANISHED)
+
+    later = recovery.Sweep(now=timezone.now() + timedelta(seconds=61))
+    assert recover_evaluations(later) == 1
+
+    old, new = Meter.objects.for_tenant(funded.tenant_id).filter(
+        resource_id=evaluation_id).order_by("started_at")
+    assert (old.stop_reason, new.state) == ("vanished", "running")
+    assert runner.run(evaluation_id) == "succeeded"
+    new.refresh_from_db()
+    assert (new.state, new.stop_reason) == ("stopped", "completed")
