@@ -228,6 +228,14 @@ TASK_LEASE_TIMEOUT_S = env.int("TASK_LEASE_TIMEOUT_S", default=120)
 TASK_LEASE_CHECK_INTERVAL_S = env.float("TASK_LEASE_CHECK_INTERVAL_S", default=30.0)
 TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=3)
 TASK_PROGRESS_INTERVAL_S = env.float("TASK_PROGRESS_INTERVAL_S", default=1.0)
+# Recovery after a crash (core.recovery): how often the scheduler looks for queued or running
+# work that no live worker holds, and how long queued work waits after it was sent before it is
+# sent again (duplicates are harmless: a job claims its work first). Validations and evaluations
+# renew a lease every WORK_HEARTBEAT_S; one silent for WORK_LEASE_TIMEOUT_S is sent again.
+RECOVERY_INTERVAL_S = env.float("RECOVERY_INTERVAL_S", default=30.0)
+RECOVERY_REQUEUE_AFTER_S = env.float("RECOVERY_REQUEUE_AFTER_S", default=300.0)
+WORK_HEARTBEAT_S = env.float("WORK_HEARTBEAT_S", default=10.0)
+WORK_LEASE_TIMEOUT_S = env.float("WORK_LEASE_TIMEOUT_S", default=60.0)
 
 # Training logs: lines older than this many days are purged hourly; TASK_LOGS_PERSIST also
 # writes a task's log to object storage (logs/<tenant>/<task>.log.gz) when the task ends.
@@ -243,17 +251,16 @@ SERVING_MAX_QUEUE = env.int("SERVING_MAX_QUEUE", default=64)  # waiting requests
 SERVING_REQUEST_TIMEOUT_S = env.float("SERVING_REQUEST_TIMEOUT_S", default=30.0)
 SERVING_MAX_IMAGE_BYTES = env.int("SERVING_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 SERVING_MAX_INSTANCES = env.int("SERVING_MAX_INSTANCES", default=4)
-# Recovery after a crash (core.recovery): how often the scheduler looks for queued or running
-# work that no live worker holds, and how long queued work waits after it was sent before it is
-# sent again (duplicates are harmless: a job claims its work first). Validations and evaluations
-# renew a lease every WORK_HEARTBEAT_S; one silent for WORK_LEASE_TIMEOUT_S is sent again.
-RECOVERY_INTERVAL_S = env.float("RECOVERY_INTERVAL_S", default=30.0)
-RECOVERY_REQUEUE_AFTER_S = env.float("RECOVERY_REQUEUE_AFTER_S", default=300.0)
-WORK_HEARTBEAT_S = env.float("WORK_HEARTBEAT_S", default=10.0)
-WORK_LEASE_TIMEOUT_S = env.float("WORK_LEASE_TIMEOUT_S", default=60.0)
 SERVING_ACCEPT_THREADS = env.int("SERVING_ACCEPT_THREADS", default=4)  # per web process
 SERVING_MONITOR_FLUSH_S = env.float("SERVING_MONITOR_FLUSH_S", default=5.0)
 SERVING_WATCHDOG_INTERVAL_S = env.float("SERVING_WATCHDOG_INTERVAL_S", default=30.0)
+# Service instances renew a heartbeat every SERVING_INSTANCE_HEARTBEAT_S; one silent for
+# SERVING_INSTANCE_TIMEOUT_S is lost: the watchdog (every SERVING_INSTANCE_CHECK_INTERVAL_S)
+# starts it again, up to SERVING_INSTANCE_MAX_RESTARTS times a service, then fails the service.
+SERVING_INSTANCE_HEARTBEAT_S = env.float("SERVING_INSTANCE_HEARTBEAT_S", default=5.0)
+SERVING_INSTANCE_TIMEOUT_S = env.float("SERVING_INSTANCE_TIMEOUT_S", default=20.0)
+SERVING_INSTANCE_CHECK_INTERVAL_S = env.float("SERVING_INSTANCE_CHECK_INTERVAL_S", default=5.0)
+SERVING_INSTANCE_MAX_RESTARTS = env.int("SERVING_INSTANCE_MAX_RESTARTS", default=3)
 # Evaluation image previews: signed links valid this long.
 EVALUATION_PREVIEW_TTL_S = env.int("EVALUATION_PREVIEW_TTL_S", default=300)
 
@@ -272,13 +279,6 @@ WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
 WS_AUTH_RECHECK_S = env.float("WS_AUTH_RECHECK_S", default=5.0)
 
 REST_FRAMEWORK = {
-# Service instances renew a heartbeat every SERVING_INSTANCE_HEARTBEAT_S; one silent for
-# SERVING_INSTANCE_TIMEOUT_S is lost: the watchdog (every SERVING_INSTANCE_CHECK_INTERVAL_S)
-# starts it again, up to SERVING_INSTANCE_MAX_RESTARTS times a service, then fails the service.
-SERVING_INSTANCE_HEARTBEAT_S = env.float("SERVING_INSTANCE_HEARTBEAT_S", default=5.0)
-SERVING_INSTANCE_TIMEOUT_S = env.float("SERVING_INSTANCE_TIMEOUT_S", default=20.0)
-SERVING_INSTANCE_CHECK_INTERVAL_S = env.float("SERVING_INSTANCE_CHECK_INTERVAL_S", default=5.0)
-SERVING_INSTANCE_MAX_RESTARTS = env.int("SERVING_INSTANCE_MAX_RESTARTS", default=3)
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
         "accounts.authentication.SessionAuthentication",
