@@ -18,7 +18,7 @@ from serving import commands
 from serving.instance import lease_key
 from serving.models import Service, ServiceInstance
 from serving.recovery import recover_instances
-from tests.serving.conftest import png, wait_for, wait_state
+from tests.serving.conftest import png, service_state, wait_for, wait_state
 from tests.serving.test_services import predict, publish
 from tests.workers import stub_worker
 
@@ -96,9 +96,9 @@ def test_past_its_restarts_the_service_fails_with_the_reason_billed_to_the_last_
 
     assert recover_instances(recovery.Sweep()) == 0
 
-    row = Service.objects.unscoped().get(id=service["id"])
-    assert (row.state, row.failure_code) == ("failed", "instance_lost")
-    assert "stopped answering" in row.failure_message
+    body = service_state(api, funded, service["id"])
+    assert (body["state"], body["failure"]["code"]) == ("failed", "instance_lost"), body
+    assert "stopped answering" in body["failure"]["message"]
     meter = Meter.objects.for_tenant(funded.tenant_id).get(resource_id=service["id"])
     assert (meter.state, meter.stop_reason, meter.frozen) == ("stopped", "failed", 0)
     assert meter.stopped_at == last_beat
