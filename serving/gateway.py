@@ -5,11 +5,12 @@
                                             # sends Bearer-authenticated predictions there
 
 A prediction is authenticated, checked and queued by `ServicePredictView.accept`: in the lean
-app, in a small thread pool (SERVING_ACCEPT_THREADS) whose threads keep their database
-connections as CONN_MAX_AGE allows; in Django's chain, on the request's thread. The event loop
-then awaits the instance's reply, which the transport hands over from whatever thread gets it.
-Under ASGI, Django's chain gives every request its own new thread, and with it a new database
-connection (bench/serving.py measured about 12 ms of CPU a request on that path).
+app, in a small thread pool (SERVING_ACCEPT_THREADS) whose threads borrow a connection from
+the process's pool for each check (without a pool, keep theirs as CONN_MAX_AGE allows); in
+Django's chain, on the request's thread. The event loop then awaits the instance's reply, which
+the transport hands over from whatever thread gets it. Under ASGI, Django's chain gives every
+request its own new thread (bench/serving.py measured about 12 ms of CPU a request on that
+path).
 
 The lean app keeps what matters to a machine client: the request id, the body limit, the
 security headers and the error shape. It skips sessions, CSRF and static files, which is why
@@ -63,8 +64,8 @@ def _accept(view_class: type, initkwargs: dict[str, Any], request: HttpRequest, 
 
 
 def _pooled_accept(*args: Any) -> tuple[Any, HttpResponse | None]:
-    # request_started/finished for a pool thread: reuse its connection while CONN_MAX_AGE
-    # allows, never one that broke
+    # request_started/finished for a pool thread: the connection goes back to the process's
+    # pool after the check (without a pool: kept while CONN_MAX_AGE allows, never a broken one)
     close_old_connections()
     try:
         return _accept(*args)
