@@ -39,7 +39,14 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
 from core import crashes
-from core.errors import ApiError, InternalError, Unavailable, ValidationFailed, WrongState
+from core.errors import (
+    ApiError,
+    InternalError,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+    WrongState,
+)
 from core.exceptions import error_response
 from core.middleware import RequestIdMiddleware, RequestSizeLimitMiddleware
 from serving import monitoring
@@ -95,6 +102,8 @@ def _answer_of(reply: dict[str, Any]) -> HttpResponse:
         return JsonResponse({"predictions": reply["predictions"], "model": reply["model"]})
     if reply["code"] == "invalid_image":
         return _error(ValidationFailed(reply["message"], fields={"image": [reply["message"]]}))
+    if reply["code"] == "image_too_large":
+        return _error(PayloadTooLarge(reply["message"], fields={"image": [reply["message"]]}))
     if reply["code"] == "service_stopped":
         return _error(WrongState("The service stopped."))
     return _error(InternalError(reply["message"]))

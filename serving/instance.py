@@ -31,6 +31,7 @@ from core import context, leases
 from core.nodes import node_name
 from serving import commands
 from serving.models import Service
+from serving.pixels import too_many_pixels
 from serving.transport import decode_image, transport
 
 log = logging.getLogger("serving.instance")
@@ -64,8 +65,13 @@ def answer(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     replies: list[dict[str, Any] | None] = [None] * len(batch)
     images, sizes, rows = [], [], []
     for i, request in enumerate(batch):
+        content = decode_image(request["image"])
+        too_many = too_many_pixels(content)  # the web process checked; decoding costs by pixel
+        if too_many is not None:
+            replies[i] = {"ok": False, "code": "image_too_large", "message": too_many}
+            continue
         try:
-            (image,), (size,) = predictor.prepare([decode_image(request["image"])])
+            (image,), (size,) = predictor.prepare([content])
         except (InvalidImageError, ValueError) as exc:
             replies[i] = {"ok": False, "code": "invalid_image",
                           "message": str(exc).replace("image 0:", "image:", 1)}

@@ -46,6 +46,7 @@ from serving import commands, monitoring
 from serving.instance import lease_key as instance_lease_key
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
 from serving.models import STATES, Service, ServiceInstance, ServiceUpdate
+from serving.pixels import too_many_pixels
 from serving.transport import encode_image, transport
 from tasklogs.views import LOG_SCHEMA, TaskLogView
 
@@ -283,6 +284,9 @@ def _image(request: Request) -> bytes:
                                    fields={"image": ["Not base64."]}) from None
         if len(content) > settings.SERVING_MAX_IMAGE_BYTES:
             raise PayloadTooLarge(f"The image is over {settings.SERVING_MAX_IMAGE_BYTES} bytes.")
+    too_many = too_many_pixels(content)
+    if too_many is not None:
+        raise PayloadTooLarge(too_many, fields={"image": [too_many]})
     try:
         with Image.open(io.BytesIO(content)) as probe:  # header only: instances decode
             probe.verify()

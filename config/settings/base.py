@@ -250,6 +250,9 @@ SERVING_BATCH_WINDOW_MS = env.float("SERVING_BATCH_WINDOW_MS", default=5.0)
 SERVING_MAX_QUEUE = env.int("SERVING_MAX_QUEUE", default=64)  # waiting requests per instance
 SERVING_REQUEST_TIMEOUT_S = env.float("SERVING_REQUEST_TIMEOUT_S", default=30.0)
 SERVING_MAX_IMAGE_BYTES = env.int("SERVING_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+# Decoded size of a prediction image, read from its header: 50 MP takes a 48/50 MP camera's
+# full-size photo (uploads for training allow Pillow's 89 MP; a prediction is resized anyway).
+SERVING_MAX_IMAGE_PIXELS = env.int("SERVING_MAX_IMAGE_PIXELS", default=50_000_000)
 SERVING_MAX_INSTANCES = env.int("SERVING_MAX_INSTANCES", default=4)
 SERVING_ACCEPT_THREADS = env.int("SERVING_ACCEPT_THREADS", default=4)  # per web process
 SERVING_MONITOR_FLUSH_S = env.float("SERVING_MONITOR_FLUSH_S", default=5.0)
