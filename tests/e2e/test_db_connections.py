@@ -26,6 +26,7 @@ POOL_MAX = 4  # the server's pool: at most this many connections, whatever the l
 POOL_MIN = 1  # kept open when idle
 CLIENTS = 40
 ROUNDS = 2  # each client: list, create, patch, feed, per round
+_tally = threading.Lock()
 
 
 def _with(url: str, *, user: str | None = None, database: str) -> str:
@@ -37,8 +38,8 @@ def _with(url: str, *, user: str | None = None, database: str) -> str:
 @pytest.fixture
 def limited_server(request, tmp_path, postgres_only):
     """`manage.py serve` (in-process worker and scheduler included) on a fresh database, as a
-    role with CONNECTION LIMIT ROLE_LIMIT; yields (base URL, a count of the role's
-    connections)."""
+    role with CONNECTION LIMIT ROLE_LIMIT; yields the base URL, a count of the role's
+    connections, and the processes."""
     import psycopg
 
     admin_url = _with(require_service(request, "PostgreSQL", POSTGRES_URL), database="postgres")
@@ -89,10 +90,11 @@ def _client_rounds(base: str, token: str, start: threading.Barrier, statuses: Co
         for method, path, payload in calls:
             code, body = api.call(method, path, payload)
             calls_done.append((method, path, code, body))
-        for method, path, code, body in calls_done:
-            statuses[code] += 1
-            if code >= 500:
-                failures.append(f"{method} {path} -> {code}: {str(body)[:200]}")
+        with _tally:
+            for method, path, code, body in calls_done:
+                statuses[code] += 1
+                if code >= 500:
+                    failures.append(f"{method} {path} -> {code}: {str(body)[:200]}")
 
 
 def test_a_burst_stays_within_the_pool_and_leaves_only_idle_connections(limited_server):
