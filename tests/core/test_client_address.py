@@ -110,11 +110,12 @@ def test_serve_trusts_forwarded_headers_only_from_the_configured_proxies(setting
 async def served_scheme_answer(peer: str, proto: str, proxies: list[str]) -> int:
     """The status of GET /console/signin/ through uvicorn's proxy layer as `serve` sets it up."""
     from asgiref.testing import ApplicationCommunicator
+    from django.core.asgi import get_asgi_application
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from config.asgi import application
-
-    app = ProxyHeadersMiddleware(application, trusted_hosts=proxies)
+    # A fresh Django handler: SecurityMiddleware reads SECURE_SSL_REDIRECT when the chain is
+    # built, and config.asgi's chain may have been built by an earlier test without it.
+    app = ProxyHeadersMiddleware(get_asgi_application(), trusted_hosts=proxies)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
              "scheme": "http", "path": "/console/signin/", "raw_path": b"/console/signin/",
              "query_string": b"", "root_path": "", "client": (peer, 40000),
