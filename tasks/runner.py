@@ -71,16 +71,22 @@ class _Lease(threading.Thread):
         self.stop_reason = ""
         self.superseded = False
         self.finished = threading.Event()
+        self.last_look = time.monotonic()
         TaskLease.objects.update_or_create(
             task_id=task.id, defaults={"attempt": attempt, "node": node,
                                        "last_seen_at": timezone.now()})
 
     def is_set(self) -> bool:
-        """The cancel token the training loop checks every step."""
+        """The cancel token the training loop checks every step; it looks for a request itself
+        when a look is due, so a request it sees stops training at that very step."""
+        if not self.stop_reason and (
+                time.monotonic() - self.last_look >= settings.TASK_STOP_POLL_S):
+            self.look()
         return bool(self.stop_reason)
 
     def look(self) -> None:
         """Pick up a stop request, or the news that this attempt is no longer the task's."""
+        self.last_look = time.monotonic()
         row = Task.objects.unscoped().filter(id=self.task.id).values_list(
             "stop_requested", "attempt", "state").first()
         if row is None:
@@ -100,7 +106,9 @@ class _Lease(threading.Thread):
 
     def run(self) -> None:
         interval = settings.TASK_HEARTBEAT_S
-        poll = min(interval, settings.TASK_STOP_POLL_S)
+        # The training thread looks at every due step; this thread covers the phases without
+        # steps (data loading, validation, export), where a coarser poll is enough.
+        poll = min(interval, max(settings.TASK_STOP_POLL_S, 0.05))
         last_beat = time.monotonic()
         try:
             while not self.finished.wait(poll):
