@@ -88,7 +88,7 @@ def run_faster(gt: dict, dets: list) -> tuple[np.ndarray, float]:
 
 def run_ours(gt: dict, dets: list) -> tuple[object, float, float]:
     """Timed untraced; peak memory from a second, traced run (tracing slows Python down)."""
-    from evaluation.metrics.coco import evaluate
+    from metrics.coco import evaluate
 
     started = time.perf_counter()
     result = evaluate(gt, dets, iou_type="bbox")
@@ -103,8 +103,8 @@ def run_ours(gt: dict, dets: list) -> tuple[object, float, float]:
 def run_slider(result: object) -> float:
     """Milliseconds to re-derive P/R/F1 per label and the confusion matrix at a new IoU and
     score (the worst of a few slider positions)."""
-    from evaluation.metrics.detection_confusion import detection_confusion
-    from evaluation.metrics.operating_point import operating_point
+    from metrics.detection_confusion import detection_confusion
+    from metrics.operating_point import operating_point
 
     started = time.perf_counter()
     detection_confusion(result, iou=0.5, score=0.5)  # first view: computes the image pairs

@@ -1,1 +1,1 @@
-"""Evaluation: `evaluation.metrics` is a pure numpy library; the Django app comes with its issue."""
+"""Evaluation: the Django app of evaluation runs and their reports, on the pure `metrics` engine."""

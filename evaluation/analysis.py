@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import detection_confusion as det_confusion
-from evaluation.metrics.operating_point import (
+from metrics import detection_confusion as det_confusion
+from metrics.operating_point import (
     Score,
     ScoreThresholds,
     ThresholdTable,
@@ -167,7 +167,7 @@ def _detection_confusion(results: Results, iou: float, score: Score, low_iou: fl
 def _sizes(results: Results, iou_type: str) -> dict | None:
     if iou_type != "segm":
         return None
-    from evaluation.metrics.coco_data import image_sizes
+    from metrics.coco_data import image_sizes
 
     return image_sizes(results.document["gt"])
 
@@ -316,7 +316,7 @@ def error_taxonomy(results: Results, iou: float, low_iou: float = DEFAULT_LOW_IO
                    iou_type: str = "bbox") -> dict[str, Any]:
     """TIDE's error types (classification, localisation, both, duplicate, background, missed)
     with counts and the AP gained by fixing each, overall and per label."""
-    from evaluation.metrics.tide import tide_from_result
+    from metrics.tide import tide_from_result
 
     _detection_only(results, "The error taxonomy")
     report = tide_from_result(coco_for(results, iou_type), iou_fg=iou, iou_bg=low_iou,

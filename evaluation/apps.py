@@ -1,5 +1,5 @@
-"""The evaluation app: event-sourced evaluation runs and their reports (`evaluation.metrics` is
-the pure numpy engine underneath and imports nothing of Django)."""
+"""The evaluation app: event-sourced evaluation runs and their reports (the top-level
+`metrics` package is the pure numpy engine underneath and imports nothing of Django)."""
 
 from django.apps import AppConfig
 

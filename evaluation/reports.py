@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics.coco_data import image_sizes
-from evaluation.metrics.operating_point import Score, ScoreThresholds, base_score
+from metrics.coco_data import image_sizes
+from metrics.operating_point import Score, ScoreThresholds, base_score
 from evaluation.results import Results, coco_for
 
 TOP_PREDICTIONS = 5
@@ -76,7 +76,7 @@ def _map_at(result: Any, t: int) -> float:
 def _detection_metrics(results: Results, result: Any, iou: float, score: Score
                        ) -> dict[str, Any]:
     """The figures of one COCO evaluation (`result`: boxes or masks) at the operating point."""
-    from evaluation.metrics.operating_point import iou_index, operating_point, threshold_tables
+    from metrics.operating_point import iou_index, operating_point, threshold_tables
 
     point = operating_point(result, iou, score)
     tables = threshold_tables(result, iou)
@@ -205,7 +205,7 @@ def badcase_page(results: Results, iou: float, score: Score, *, true_label: str 
     if results.is_classification:
         found = _classification_badcases(results, true_label, predicted_label, kind)
         return len(found), found[offset:None if limit is None else offset + limit]
-    from evaluation.metrics import detection_confusion
+    from metrics import detection_confusion
 
     filters = {}
     for name, label in (("true_label", true_label), ("predicted_label", predicted_label)):

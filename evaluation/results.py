@@ -176,8 +176,8 @@ class Results:
     """A parsed results document with what reports compute from it, computed once."""
 
     document: dict[str, Any]
-    classification: Any = None  # evaluation.metrics.classification.ClassificationReport
-    coco: Any = None  # evaluation.metrics.coco.CocoResult of the boxes
+    classification: Any = None  # metrics.classification.ClassificationReport
+    coco: Any = None  # metrics.coco.CocoResult of the boxes
     coco_mask: Any = None  # ... of the masks ("segm"): segmentation documents with masks only
     names: dict[Any, str] = field(default_factory=dict)  # category id -> label
     category_of: dict[str, Any] = field(default_factory=dict)  # label -> category id
@@ -200,14 +200,14 @@ def parse(document: dict[str, Any]) -> Results:
     if document.get("format") != FORMAT or document.get("version") != VERSION:
         raise ValueError("not an evaluation results document of a known version")
     if document["scenario"] == "classification":
-        from evaluation.metrics import classification
+        from metrics import classification
 
         scores = np.asarray(document["scores"], dtype=float).reshape(-1, len(document["labels"]))
         report = classification.evaluate(document["y_true"], scores, document["labels"],
                                           image_ids=[i["id"] for i in document["images"]])
         return Results(document, classification=report, scores=scores,
                        file_names={i["id"]: i["file_name"] for i in document["images"]})
-    from evaluation.metrics import coco
+    from metrics import coco
 
     gt = document["gt"]
     names = {c["id"]: c["name"] for c in gt["categories"]}

@@ -1,4 +1,4 @@
-"""Evaluating a classifier through the API: the report equals evaluation.metrics on the same
+"""Evaluating a classifier through the API: the report equals metrics on the same
 predictions, reports answer from stored results, tenants stay apart, billing refuses when short."""
 
 import io
@@ -10,7 +10,7 @@ from PIL import Image
 
 from billing.models import Meter
 from evaluation.actors import run_evaluation
-from evaluation.metrics import classification
+from metrics import classification
 from evaluation.models import Evaluation
 from tests.evaluation_runs.conftest import DIGIT_LABELS
 

@@ -1,4 +1,4 @@
-"""Evaluating a detector through the API: numbers equal evaluation.metrics on the same
+"""Evaluating a detector through the API: numbers equal metrics on the same
 predictions at the run's operating point and at moved ones; ids are the uploaded COCO file's."""
 
 import io
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluation.metrics import coco, detection_confusion, operating_point
+from metrics import coco, detection_confusion, operating_point
 from tests.datasets.zips import make_zip
 from tests.evaluation_runs.conftest import evaluated_through_api, stored_model, upload_ready
 

@@ -1,5 +1,5 @@
 """Evaluating an instance-segmentation model through the API: boxes and masks are reported
-apart (metrics' "mask", `?iou_type=segm`), each equal to evaluation.metrics and to pycocotools
+apart (metrics' "mask", `?iou_type=segm`), each equal to metrics and to pycocotools
 on the same predictions; a box that matches while its mask does not is a mask error only."""
 
 import copy
@@ -16,7 +16,7 @@ from pycocotools.cocoeval import COCOeval
 
 from evaluation import reports, results
 from evaluation.actors import run_evaluation
-from evaluation.metrics import coco, detection_confusion, operating_point
+from metrics import coco, detection_confusion, operating_point
 from tests.datasets.zips import make_zip
 from tests.evaluation_runs.conftest import evaluated_through_api, stored_model, upload_ready
 

@@ -22,7 +22,7 @@ import torch
 from pycocotools import mask as mask_utils
 from torch import nn
 
-from evaluation.metrics.coco import evaluate
+from metrics.coco import evaluate
 from training_runtime.train.steps import EvaluateFn
 
 IOU_TYPES = ("bbox", "segm")

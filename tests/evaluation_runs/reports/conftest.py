@@ -23,7 +23,7 @@ from django.db import transaction
 from billing import wallet
 from billing.models import ComputeSpec
 from evaluation.actors import run_evaluation
-from evaluation.metrics import coco
+from metrics import coco
 from tests.conftest import Account, Api, sign_up
 from tests.datasets.zips import make_zip
 from tests.evaluation_runs.conftest import DIGIT_LABELS, stored_model, upload_ready

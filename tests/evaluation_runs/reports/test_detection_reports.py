@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from billing.models import Meter
-from evaluation.metrics import detection_confusion, operating_point
+from metrics import detection_confusion, operating_point
 from evaluation.models import Evaluation
 from eventlog.models import Event
 from tests.conftest import Api
@@ -192,7 +192,7 @@ def test_detection_label_detail(api, world, det):
 
 
 def test_detection_error_taxonomy_names_its_labels(api, world, det):
-    from evaluation.metrics.tide import tide
+    from metrics.tide import tide
 
     body = api.as_(world.a).get(url(det.plain, "errors/")).json()
     want = tide(det.gt, det.dt, iou_fg=0.5, iou_bg=0.1).summary()

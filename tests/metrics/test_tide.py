@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluation.metrics.coco import evaluate
-from evaluation.metrics.tide import ERROR_TYPES, tide, tide_from_result
-from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case
+from metrics.coco import evaluate
+from metrics.tide import ERROR_TYPES, tide, tide_from_result
+from tests.metrics.cocogen import annotation, dataset, detection, image, make_case
 
 CAT, DOG = 1, 2
 BOX = [0.0, 0.0, 100.0, 100.0]

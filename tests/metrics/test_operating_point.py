@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from evaluation.metrics.coco import evaluate
-from evaluation.metrics.operating_point import (
+from metrics.coco import evaluate
+from metrics.operating_point import (
     iou_index,
     operating_point,
     overall_threshold_table,
     pr_curves,
     threshold_tables,
 )
-from tests.evaluation.cocogen import make_case
+from tests.metrics.cocogen import make_case
 
 
 def brute_force(gt: dict, dets: list, iou: float, score: float) -> dict:

@@ -1,6 +1,6 @@
 """Annotation id 0: pycocotools never counts it as matched (it tests ids for truthiness); we do."""
 
-from evaluation.metrics.coco import evaluate
+from metrics.coco import evaluate
 
 
 def scene(first_id: int) -> tuple[dict, list]:

@@ -5,7 +5,7 @@
     result.precision        # T x R x K x A x M, as COCOeval.eval["precision"]
     result.matches          # per-image, per-category match tables for every IoU threshold
 
-CLI: python -m evaluation.metrics.coco GT.json DT.json --iou-type bbox
+CLI: python -m metrics.coco GT.json DT.json --iou-type bbox
 
 One deliberate difference: pycocotools tests annotation ids for truthiness, so a ground truth
 with id 0 can never count as matched there; here matches are tracked by position and id 0 is
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics.coco_data import (
+from metrics.coco_data import (
     Annotations,
     CocoFormatError,
     image_sizes,
@@ -28,7 +28,7 @@ from evaluation.metrics.coco_data import (
     load_ground_truth,
     to_rles,
 )
-from evaluation.metrics.coco_match import (
+from metrics.coco_match import (
     Matches,
     Pairs,
     box_iou_pairs,
@@ -324,7 +324,7 @@ def _summarize(p: Params, precision: np.ndarray, recall: np.ndarray) -> np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print stats and per-category AP as JSON; exit 2 with a message on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m evaluation.metrics.coco",
+    parser = argparse.ArgumentParser(prog="python -m metrics.coco",
                                      description="COCO evaluation, equal to pycocotools.")
     parser.add_argument("ground_truth", help="COCO ground-truth JSON file")
     parser.add_argument("detections", help="COCO results JSON file (a list)")

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics.coco import CocoResult
-from evaluation.metrics.coco_data import to_rles
-from evaluation.metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
-from evaluation.metrics.operating_point import Score, base_score, iou_index, kept_by_score
+from metrics.coco import CocoResult
+from metrics.coco_data import to_rles
+from metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
+from metrics.operating_point import Score, base_score, iou_index, kept_by_score
 
 PAGE_SIZES = (10, 15, 20)
 MISSED, LOW_OVERLAP, BACKGROUND = "missed", "low_overlap", "background"

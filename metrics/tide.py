@@ -49,9 +49,9 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from evaluation.metrics.coco import AREA_RANGES, CocoResult, evaluate
-from evaluation.metrics.coco_data import image_sizes, to_rles
-from evaluation.metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
+from metrics.coco import AREA_RANGES, CocoResult, evaluate
+from metrics.coco_data import image_sizes, to_rles
+from metrics.coco_match import box_iou_pairs, make_pairs, mask_iou_pairs
 
 ERROR_TYPES = ("cls", "loc", "both", "dupe", "bkg", "missed")
 _NONE, _TP, _IGNORED, _CLS, _LOC, _BOTH, _DUPE, _BKG = range(8)

@@ -9,9 +9,9 @@ import copy
 import numpy as np
 import pytest
 
-from evaluation.metrics.coco import evaluate
-from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case
-from tests.evaluation.cocoref import differences, reference
+from metrics.coco import evaluate
+from tests.metrics.cocogen import annotation, dataset, detection, image, make_case
+from tests.metrics.cocoref import differences, reference
 
 AP, AP50, AP75, AP_SMALL, AP_MEDIUM, AP_LARGE = range(6)
 AR1, AR10, AR100, AR_SMALL, AR_MEDIUM, AR_LARGE = range(6, 12)

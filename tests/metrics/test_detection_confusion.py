@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pycocotools import mask as mask_utils
 
-from evaluation.metrics.coco import evaluate
-from evaluation.metrics.detection_confusion import badcases, detection_confusion
+from metrics.coco import evaluate
+from metrics.detection_confusion import badcases, detection_confusion
 
 CAT, DOG, BIRD = 1, 2, 3
 NAMES = {CAT: "cat", DOG: "dog", BIRD: "bird"}
@@ -550,7 +550,7 @@ def test_every_object_and_detection_is_counted_once(seed, iou, score, low_iou):
 
 
 def test_the_module_imports_no_framework():
-    probe = ("import sys, evaluation.metrics.detection_confusion; "
+    probe = ("import sys, metrics.detection_confusion; "
              "bad = [k for k in sys.modules if k.split('.')[0] in "
              "{'django', 'torch', 'rest_framework', 'sklearn'}]; assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2],

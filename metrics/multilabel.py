@@ -9,7 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
-from evaluation.metrics.classification_common import (
+from metrics.classification_common import (
     BLOCK_ELEMENTS,
     Averages,
     LabelRef,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.metrics.coco import CocoResult
+from metrics.coco import CocoResult
 
 
 def _ratio(numerator: np.ndarray | float, denominator: np.ndarray | float) -> np.ndarray:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from tests.evaluation.cocoref import reference_stats as reference_stats
+from tests.metrics.cocoref import reference_stats as reference_stats
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 MASK_FORMATS = ("polygon", "multipolygon", "rle", "rle_uncompressed")

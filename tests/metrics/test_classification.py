@@ -20,7 +20,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from evaluation.metrics.classification import evaluate, evaluate_multilabel
+from metrics.classification import evaluate, evaluate_multilabel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -455,7 +455,7 @@ def test_evaluate_multilabel_refuses_bad_input(y_true, scores, thresholds, messa
 
 
 def test_the_module_imports_no_django_torch_or_sklearn():
-    check = ("import sys, evaluation.metrics.classification as m; bad = [k for k in sys.modules "
+    check = ("import sys, metrics.classification as m; bad = [k for k in sys.modules "
              "if k.split('.')[0] in {'django', 'torch', 'sklearn', 'rest_framework'}]; "
              "assert not bad, bad")
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from evaluation.metrics.classification_common import (
+from metrics.classification_common import (
     BLOCK_ELEMENTS,
     Averages,
     LabelRef,
@@ -292,7 +292,7 @@ def evaluate(y_true: Sequence[int], scores: np.ndarray, labels: Sequence[str] | 
 
 
 # The multi-label report lives in its own module; importable from here as well.
-from evaluation.metrics.multilabel import (  # noqa: E402
+from metrics.multilabel import (  # noqa: E402
     MultilabelLabelMetrics,
     MultilabelReport,
     ThresholdPoint,

@@ -1,4 +1,4 @@
-"""`python -m evaluation.metrics.coco GT.json DT.json`: JSON stats on good input, and on bad
+"""`python -m metrics.coco GT.json DT.json`: JSON stats on good input, and on bad
 input a one-line message and exit code 2, never a traceback."""
 
 import json
@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.evaluation.cocogen import annotation, dataset, detection, image, make_case
-from tests.evaluation.cocoref import reference
+from tests.metrics.cocogen import annotation, dataset, detection, image, make_case
+from tests.metrics.cocoref import reference
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaluation.metrics.coco", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "metrics.coco", *map(str, args)],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from evaluation.metrics.coco import evaluate
-from tests.evaluation.cocogen import make_case, with_segmentations_as
-from tests.evaluation.cocoref import differences, faster_coco_eval_stats, reference
+from metrics.coco import evaluate
+from tests.metrics.cocogen import make_case, with_segmentations_as
+from tests.metrics.cocoref import differences, faster_coco_eval_stats, reference
 
 SEEDS = range(40)
 IOU_TYPES = ("bbox", "segm")

@@ -1,1 +1,0 @@
-"""Pure metrics (numpy only; no Django, no torch): COCO detection and classification."""
