@@ -25,6 +25,7 @@ from tasks.events import (
     TaskTemplateSaved,
 )
 from tasks.models import Task, TaskTemplate
+from training_runtime import catalogue  # torch-free: the builders stay on the worker
 
 RESOURCE_TYPE = "task"
 SCENARIOS = ("classification", "detection", "segmentation")
@@ -39,13 +40,11 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 
 def _model_and_metric(scenario: str, model: str | None) -> tuple[str, str]:
-    from training_runtime.models import registry  # torch: imported only when a task is made
-
     try:
-        spec = registry.get(scenario, model or None)
-    except registry.UnknownModelError as exc:
+        entry = catalogue.get(scenario, model or None)
+    except catalogue.UnknownModelError as exc:
         raise _invalid("model", str(exc)) from None
-    return spec.name, spec.metric
+    return entry.name, entry.metric
 
 
 def _datasets(tenant_id: object, scenario: str, train: object, test: object | None

@@ -1,10 +1,17 @@
-"""training_runtime is a pure library: no Django or DRF; the readers need no torch either."""
+"""training_runtime is a pure library: no Django, DRF or app, even in a function-level import;
+the readers and the algorithm catalogue need no torch either."""
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.purity import (
+    FRAMEWORKS,
+    REPO,
+    STDLIB,
+    imports_in,
+    imports_of_package,
+    project_packages,
+)
 
 
 def imported_roots(*modules):
@@ -36,3 +43,32 @@ def test_no_module_mentions_django():
         text = path.read_text()
         assert "import django" not in text and "from django" not in text, path
         assert "rest_framework" not in text, path
+
+
+# --- read from the source: function-level imports count too ----------------------------------
+
+LIBRARIES = {"training_runtime", "metrics"}  # the two pure libraries may use each other
+
+
+def test_no_module_imports_django_or_an_app_even_inside_a_function():
+    apps = project_packages() - LIBRARIES
+    found = imports_of_package("training_runtime")
+
+    assert any(i.name == "metrics.coco" for i in found)  # the walk sees the metrics import
+    assert [str(i) for i in found if i.root in FRAMEWORKS | apps] == []
+
+
+def test_the_algorithm_catalogue_is_standard_library_data():
+    found = imports_in(REPO / "training_runtime" / "catalogue.py")
+
+    assert found and [str(i) for i in found if i.root not in STDLIB] == []
+    assert not imported_roots("training_runtime.catalogue") & {"torch", "numpy", "django"}
+
+
+def test_importing_every_module_pulls_in_no_django_and_no_app():
+    modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+                     for p in (REPO / "training_runtime").rglob("*.py"))
+    roots = imported_roots(*modules)
+
+    assert "metrics" in roots  # the training loop's COCO mAP, imported at module level
+    assert not roots & (FRAMEWORKS | (project_packages() - LIBRARIES))

@@ -14,14 +14,8 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import detection as tvd
 
-# (min_size, max_size) of each model's internal resize, torchvision's defaults.
-RESIZE: dict[str, tuple[int, int]] = {
-    "fasterrcnn_mobilenet_v3_large_320_fpn": (320, 640),
-    "fasterrcnn_mobilenet_v3_large_fpn": (800, 1333),
-    "retinanet_resnet50_fpn": (800, 1333),
-    "ssdlite320_mobilenet_v3_large": (320, 320),
-    "maskrcnn_resnet50_fpn": (800, 1333),
-}
+# (min_size, max_size) of each model's internal resize: catalogue data, the web process reads it.
+from training_runtime.catalogue import RESIZE as RESIZE
 
 # Keys whose shape follows num_classes (dropped when a checkpoint has another label count).
 FASTER_RCNN_HEAD = ("roi_heads.box_predictor.",)
