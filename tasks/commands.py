@@ -28,7 +28,7 @@ from tasks.models import Task, TaskTemplate
 from training_runtime import catalogue  # torch-free: the builders stay on the worker
 
 RESOURCE_TYPE = "task"
-SCENARIOS = ("classification", "detection", "segmentation")
+SCENARIOS = catalogue.SCENARIOS  # one list: the catalogue's
 DEFAULT_MAX_DURATION_S = 3600
 PARAMETER_NAMES = ("scenario", "model", "train_dataset", "test_dataset", "output_path",
                    "target_metric", "max_duration_s", "epochs", "learning_rate", "batch_size",
