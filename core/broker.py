@@ -18,6 +18,7 @@ from core import context
 
 GPU_QUEUE = "gpu"  # training and inference: one worker process per device
 CPU_QUEUE = "cpu"  # validation, projections catch-up, settlement and other light work
+SERVING_QUEUE = "serving"  # service instances: long-lived, one worker thread each
 
 
 class ContextMiddleware(dramatiq.Middleware):

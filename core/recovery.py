@@ -9,7 +9,7 @@ worker leases and heartbeats, and sends again what no live worker holds:
     def recover_tasks(sweep: recovery.Sweep) -> int:
         for task in queued_tasks():
             if sweep.due(f"task:{task.id}:{task.attempt}", task.updated_at):
-                train_task.send(...)
+                TRAIN.send(str(task.id), task.attempt)  # a core.work.Work, by name
 
 Duplicate messages are expected (a queued message RabbitMQ still holds, a redelivery): every
 job claims its work first (a version-checked event or a lease) and a duplicate does nothing;

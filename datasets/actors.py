@@ -1,12 +1,9 @@
 """Jobs of datasets: validating an upload off the request, on the CPU queue."""
 
-import dramatiq
-
-from core.broker import CPU_QUEUE
 from datasets import commands, recovery  # noqa: F401  (registers its recoverer)
 
 
-@dramatiq.actor(queue_name=CPU_QUEUE, max_retries=3, time_limit=2 * 3600 * 1000)
+@commands.VALIDATE.actor(max_retries=3, time_limit=2 * 3600 * 1000)
 def validate_dataset(tenant_id: str, dataset_id: str) -> None:
     """Extract the stored zip safely, read it with training_runtime and record the result."""
     commands.validate(tenant_id, dataset_id)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Project
 from core import context, leases
+from core.broker import CPU_QUEUE
 from core.errors import (
     NotFound,
     PayloadTooLarge,
@@ -24,6 +25,7 @@ from core.errors import (
     WrongState,
 )
 from core.tenancy import TenantAccess
+from core.work import Work
 from datasets import archive
 from datasets.aggregates import READY, UPLOADED, DatasetAggregate
 from datasets.corrections import Correction, Refused, rewrite
@@ -39,6 +41,7 @@ from datasets.models import Dataset
 from eventlog.aggregates import retry_on_conflict
 
 logger = logging.getLogger(__name__)
+VALIDATE = Work("validate_dataset", CPU_QUEUE)  # declared in datasets.actors
 
 BUILTIN_READ_ONLY = ("Built-in sample datasets are shared by every tenant and cannot be changed; "
                      "upload your own copy to change it.")
@@ -81,9 +84,7 @@ def _require_project(tenant_id: uuid.UUID, project_id: object) -> None:
 
 
 def _enqueue_validation(tenant_id: uuid.UUID, dataset_id: uuid.UUID) -> None:
-    from datasets.actors import validate_dataset
-
-    validate_dataset.send(str(tenant_id), str(dataset_id))
+    VALIDATE.send(str(tenant_id), str(dataset_id))
 
 
 def _record(tenant_id: uuid.UUID, upload: File, summary: archive.Summary, *,

@@ -5,15 +5,13 @@ from django.conf import settings
 
 from core import leases, recovery
 from datasets.aggregates import UPLOADED, VALIDATING
-from datasets.commands import validation_key
+from datasets.commands import VALIDATE, validation_key
 from datasets.models import Dataset
 
 
 @recovery.recoverer("datasets")
 def recover_validations(sweep: recovery.Sweep) -> int:
     """Send again the validations whose message may be lost or whose worker died; how many."""
-    from datasets.actors import validate_dataset
-
     waiting = list(Dataset.objects.unscoped().filter(
         state__in=(UPLOADED, VALIDATING), archived_at__isnull=True).values_list(
         "id", "tenant_id", "updated_at"))
@@ -26,6 +24,6 @@ def recover_validations(sweep: recovery.Sweep) -> int:
         if beat is not None and beat >= stale:
             continue  # a live worker validates it
         if sweep.due(key, None if beat is not None else since):
-            validate_dataset.send(str(tenant_id), str(dataset_id))
+            VALIDATE.send(str(tenant_id), str(dataset_id))
             sent += 1
     return sent

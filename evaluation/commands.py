@@ -15,8 +15,10 @@ from django.db import transaction
 
 from billing import api as billing
 from core import context
+from core.broker import CPU_QUEUE, GPU_QUEUE
 from core.errors import ValidationFailed
 from core.tenancy import TenantAccess
+from core.work import Work
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.events import EvaluationCreated, EvaluationQueued, EvaluationStopped
 from evaluation.models import Evaluation
@@ -30,6 +32,8 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_LOW_OVERLAP_IOU = 0.1
 INCLUDED = "included"  # billed with the training task
 DEVICES = ("cpu", "gpu")
+# Declared in evaluation.actors: a run on the CPU queue, or on a GPU worker when asked for.
+RUN = {"cpu": Work("run_evaluation", CPU_QUEUE), "gpu": Work("run_evaluation_on_gpu", GPU_QUEUE)}
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -198,10 +202,7 @@ def stop_evaluation(tenant_id: object, evaluation_id: object, reason: str) -> bo
 
 def enqueue(evaluation_id: uuid.UUID | str, device: str) -> None:
     """Send the run to a worker of its device's queue."""
-    from evaluation.actors import run_evaluation, run_evaluation_on_gpu
-
-    actor = run_evaluation_on_gpu if device == "gpu" else run_evaluation
-    actor.send(str(evaluation_id))
+    RUN["gpu" if device == "gpu" else "cpu"].send(str(evaluation_id))
 
 
 def enqueue_on_commit(evaluation_id: uuid.UUID | str, device: str) -> None:

@@ -11,7 +11,7 @@ from billing import api as billing
 from core import context, leases, recovery
 from core.errors import ApiError, VersionConflict
 from evaluation.aggregates import EvaluationAggregate
-from evaluation.commands import INCLUDED, RESOURCE_TYPE, enqueue_on_commit
+from evaluation.commands import INCLUDED, RESOURCE_TYPE, enqueue, enqueue_on_commit
 from evaluation.events import (
     EvaluationFailed,
     EvaluationInterrupted,
@@ -29,8 +29,6 @@ MAX_ATTEMPTS = 3
 @recovery.recoverer("evaluations")
 def recover_evaluations(sweep: recovery.Sweep) -> int:
     """Send queued runs again and retry lost running ones; how many were sent."""
-    from evaluation.commands import enqueue
-
     sent = 0
     rows = list(Evaluation.objects.unscoped().filter(state__in=("queued", "running")).values_list(
         "id", "tenant_id", "state", "options", "updated_at", "started_at"))

@@ -6,12 +6,12 @@ from django.conf import settings
 from core.broker import CPU_QUEUE
 from core.scheduler import periodic
 from serving import instance, recovery, watchdog  # noqa: F401  (recovery: its jobs)
+from serving.commands import RUN_INSTANCE
 
-SERVING_QUEUE = "serving"
 _MONTH_MS = 31 * 24 * 3600 * 1000
 
 
-@dramatiq.actor(queue_name=SERVING_QUEUE, max_retries=0, time_limit=_MONTH_MS)
+@RUN_INSTANCE.actor(max_retries=0, time_limit=_MONTH_MS)
 def run_service_instance(service_id: str, number: int) -> None:
     """Serve one instance until the service stops (a worker thread per instance)."""
     instance.run(service_id, number)

@@ -19,8 +19,10 @@ from django.db import transaction
 from accounts.tokens import digest, new_secret
 from billing import api as billing
 from core import context
+from core.broker import SERVING_QUEUE
 from core.errors import NotFound, ValidationFailed, VersionConflict, WrongState
 from core.tenancy import TenantAccess
+from core.work import Work
 from eventlog.aggregates import retry_on_conflict
 from serving.aggregates import ENDED, LOST, ServiceAggregate
 from serving.events import (
@@ -44,6 +46,7 @@ KEY_PREFIX = "svk_"
 DEFAULT_MAX_RUNTIME_S = 2 * 3600
 MAX_RUNTIME_LIMIT_S = 30 * 24 * 3600
 SERVING = ("running", "updating")
+RUN_INSTANCE = Work("run_service_instance", SERVING_QUEUE)  # declared in serving.actors
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -86,10 +89,8 @@ def create_service(access: TenantAccess, values: dict[str, Any]) -> tuple[Servic
 
 def start_instances(service_id: uuid.UUID | str, numbers: Iterable[int]) -> None:
     """Send each instance of the service to the serving queue."""
-    from serving.actors import run_service_instance
-
     for number in numbers:
-        run_service_instance.send(str(service_id), number)
+        RUN_INSTANCE.send(str(service_id), number)
 
 
 # The commands below meet the instances' own events (started, ready, exited, traffic) on the

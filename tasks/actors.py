@@ -6,16 +6,17 @@ import dramatiq
 from django.conf import settings
 from django.utils import timezone
 
-from core.broker import CPU_QUEUE, GPU_QUEUE
+from core.broker import CPU_QUEUE
 from core.scheduler import periodic
 from tasks import recovery, runner  # noqa: F401  (recovery registers its recoverer)
+from tasks.commands import TRAIN
 from tasks.interruptions import interrupt_lost_attempts
 
 # A training attempt ends itself (max_duration_s); the broker must not kill it first.
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 
-@dramatiq.actor(queue_name=GPU_QUEUE, max_retries=0, time_limit=_WEEK_MS)
+@TRAIN.actor(max_retries=0, time_limit=_WEEK_MS)
 def train_task(task_id: str, attempt: int) -> None:
     """Run one attempt of a task (a duplicate delivery finds it claimed and does nothing)."""
     runner.run_attempt(task_id, attempt)

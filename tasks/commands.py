@@ -13,8 +13,10 @@ from django.db import transaction
 from accounts.models import Project
 from billing import api as billing
 from core import context
+from core.broker import GPU_QUEUE
 from core.errors import ValidationFailed
 from core.tenancy import TenantAccess
+from core.work import Work
 from eventlog.aggregates import retry_on_conflict
 from tasks.aggregates import TaskAggregate
 from tasks.events import (
@@ -28,6 +30,7 @@ from tasks.models import Task, TaskTemplate
 from training_runtime import catalogue  # torch-free: the builders stay on the worker
 
 RESOURCE_TYPE = "task"
+TRAIN = Work("train_task", GPU_QUEUE)  # declared in tasks.actors
 SCENARIOS = catalogue.SCENARIOS  # one list: the catalogue's
 DEFAULT_MAX_DURATION_S = 3600
 PARAMETER_NAMES = ("scenario", "model", "train_dataset", "test_dataset", "output_path",
@@ -116,9 +119,8 @@ def create_task(access: TenantAccess, values: dict[str, Any], *, job: Task | Non
 
 
 def enqueue_on_commit(task_id: uuid.UUID | str, attempt: int) -> None:
-    from tasks.actors import train_task
-
-    transaction.on_commit(lambda: train_task.send(str(task_id), attempt))
+    """Send the attempt to a GPU worker once the transaction that queued it commits."""
+    TRAIN.send_on_commit(str(task_id), attempt)
 
 
 def parameters_of(task: Task) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from core import context, recovery
 from core.errors import ApiError
 from eventlog.aggregates import retry_on_conflict
 from tasks.aggregates import TaskAggregate
-from tasks.commands import RESOURCE_TYPE, enqueue_on_commit
+from tasks.commands import RESOURCE_TYPE, TRAIN, enqueue_on_commit
 from tasks.events import TaskQueued, TaskStopped
 from tasks.interruptions import interrupt_lost_attempts
 from tasks.models import Task
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 def recover_tasks(sweep: recovery.Sweep) -> int:
     """Send queued attempts again (a duplicate finds its attempt claimed and does nothing);
     how many were sent. The freeze was made when the task was queued: sending is free."""
-    from tasks.actors import train_task
-
     if sweep.lost_all:  # every running attempt's worker was this process's
         interrupt_lost_attempts(sweep.stale_before(settings.TASK_LEASE_TIMEOUT_S))
     sent = 0
@@ -35,7 +33,7 @@ def recover_tasks(sweep: recovery.Sweep) -> int:
         if billing.Meter.objects.for_tenant(tenant_id).filter(
                 resource_type=RESOURCE_TYPE, resource_id=str(task_id),
                 state=billing.Meter.RUNNING).exists():
-            train_task.send(str(task_id), attempt)
+            TRAIN.send(str(task_id), attempt)
             sent += 1
         else:
             sent += remeter(tenant_id, task_id)

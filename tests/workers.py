@@ -11,10 +11,15 @@ from collections.abc import Iterator
 import dramatiq
 from dramatiq.broker import Broker
 
+from core.actors import discover
+
 
 @contextlib.contextmanager
 def stub_worker(threads: int = 2, timeout_ms: int = 50) -> Iterator[Broker]:
     """Run a worker on the (flushed) global broker; stop it and unhook it on exit."""
+    # Commands send work by actor name (core.work) without importing the actors: like a
+    # worker process, declare every app's actors before taking messages.
+    discover()
     broker = dramatiq.get_broker()
     broker.flush_all()
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
