@@ -16,8 +16,8 @@ PROBE = Work("core_work_probe", "core-work-probe")  # no actor anywhere declares
 
 
 def queued(queue_name: str) -> list[dramatiq.Message]:
-    broker = dramatiq.get_broker()
-    return [dramatiq.Message.decode(m) for m in broker.queues.get(queue_name, ()).queue]
+    queue = dramatiq.get_broker().queues.get(queue_name)  # declared by the first send
+    return [] if queue is None else [dramatiq.Message.decode(m) for m in queue.queue]
 
 
 def test_work_is_sent_by_name_to_its_queue_with_the_senders_metadata():
