@@ -21,6 +21,7 @@ from accounts.models import ApiToken, Membership, Project, Tenant
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import ROLES
 from core import preconditions
+from core.errors import LastOwner, ProjectIsArchived, VersionConflict
 from core.query_params import bool_param
 
 # --- serializers -------------------------------------------------------------------------------
@@ -235,6 +236,8 @@ class MemberListView(MemberViews, generics.ListCreateAPIView):
 
 
 class MemberDetailView(MemberViews, generics.RetrieveAPIView):
+    refuses = {"PATCH": (LastOwner,), "DELETE": (LastOwner,)}
+
     @extend_schema(request=MembershipPatch, responses={200: MembershipOut})
     def patch(self, request: Request, pk: str) -> Response:
         self.get_object()
@@ -279,15 +282,16 @@ class ProjectListView(ProjectViews, generics.ListCreateAPIView):
 
 
 class ProjectDetailView(ProjectViews, generics.RetrieveAPIView):
+    # version_conflict: the project has moved past If-Match's version
+    refuses = {"PATCH": (VersionConflict, ProjectIsArchived), "DELETE": (ProjectIsArchived,)}
+
     @extend_schema(parameters=[preconditions.ETAG])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         project = self.get_object()
         return preconditions.with_etag(Response(ProjectOut(project).data), project.version)
 
     @extend_schema(request=ProjectPatch, parameters=[preconditions.IF_MATCH, preconditions.ETAG],
-                   responses={200: ProjectOut, 409: OpenApiResponse(
-                       description="version_conflict: the project has moved past If-Match's "
-                                   "version; wrong_state: the project is archived.")})
+                   responses={200: ProjectOut})
     def patch(self, request: Request, pk: str) -> Response:
         self.get_object()
         expected_version = preconditions.if_match_version(request)

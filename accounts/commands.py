@@ -24,11 +24,12 @@ from accounts.tokens import TICKET_PREFIX, TOKEN_PREFIX, digest, new_secret
 from core import context
 from core.errors import (
     InvalidCredentials,
+    LastOwner,
     NotFound,
     PermissionDenied,
+    ProjectIsArchived,
     ValidationFailed,
     VersionConflict,
-    WrongState,
 )
 from core.tenancy import TenantAccess
 from eventlog import realtime
@@ -192,7 +193,7 @@ def change_member_role(access: TenantAccess, membership_id: object, role: str) -
             raise NotFound("Member not found.")
         # The tenant's state first: a request that lost a race to another owner learns why.
         if role != OWNER and _last_owner(members, membership):
-            raise WrongState("A tenant keeps at least one owner; make someone else owner first.")
+            raise LastOwner()
         if not may_assign(actor_role, membership.role, role):
             _refuse_grant(actor_role, membership.role, role)
         membership.role = role
@@ -209,7 +210,8 @@ def remove_member(access: TenantAccess, membership_id: object) -> None:
         if membership is None:
             raise NotFound("Member not found.")
         if _last_owner(members, membership):
-            raise WrongState("A tenant keeps at least one owner.")
+            raise LastOwner("A tenant keeps at least one owner; make someone else owner before "
+                            "removing this one.")
         if not may_remove(actor_role, membership.role):
             _refuse_removal(actor_role, membership.role)
         ApiToken.objects.for_tenant(access.tenant_id).filter(user_id=membership.user_id).update(
@@ -252,7 +254,8 @@ def update_project(access: TenantAccess, project_id: object, *, name: str | None
         if expected_version is not None and project.version != expected_version:
             raise VersionConflict(f"The project is at version {project.version}, not "
                                   f"{expected_version}; reload it and try again.")
-        project.require(not project.archived, "The project is archived; it can no longer change.")
+        project.require(not project.archived, "The project is archived; it can no longer change.",
+                        ProjectIsArchived)
         changes: list[object] = []
         if name is not None and name != project.name:
             _require_unique_name(access.tenant_id, name, exclude=project_id)
@@ -270,6 +273,6 @@ def update_project(access: TenantAccess, project_id: object, *, name: str | None
 def archive_project(access: TenantAccess, project_id: object) -> None:
     """Archive a project: it stays readable, its name becomes free, nothing new goes in it."""
     project = ProjectAggregate.load(access.tenant_id, project_id)
-    project.require(not project.archived, "The project is already archived.")
+    project.require(not project.archived, "The project is already archived.", ProjectIsArchived)
     with context.scope(actor=access.actor):
         project.append(ProjectArchived())

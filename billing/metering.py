@@ -30,7 +30,7 @@ from billing.events import (
 from billing.models import ComputeSpec, Meter, MeterLease, PrepaidBalance
 from billing.money import format_amount, freeze_amount, prepaid_value, usage_amount
 from billing.wallet import LockedWallet, require_currency, with_wallet
-from core.errors import InsufficientFunds, NotFound, ValidationFailed, WrongState
+from core.errors import AlreadyMetered, InsufficientFunds, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def start(tenant_id: object, *, resource_type: str, resource_id: object,
         if Meter.objects.for_tenant(w.tenant_id).filter(
                 resource_type=resource_type, resource_id=str(resource_id),
                 state=Meter.RUNNING).exists():
-            raise WrongState(f"{resource_type} {resource_id} is already metered; stop it first.")
+            raise AlreadyMetered(f"{resource_type} {resource_id} is already metered; stop it "
+                                 "first.")
         events: list[object] = [MeterStarted(
             meter_id=meter_id, resource_type=resource_type, resource_id=str(resource_id),
             project_id=str(project_id) if project_id else None, spec_id=str(spec.id),

@@ -24,7 +24,14 @@ from billing.events import FundsDeposited, FundsRefunded, TopupCreated, TopupFai
 from billing.models import StripeEvent, Topup
 from billing.money import format_amount
 from billing.wallet import LockedWallet, with_wallet
-from core.errors import ApiError, ValidationFailed
+from core.errors import (
+    IdempotencyKeyReused,
+    InvalidSignature,
+    PaymentProviderUnavailable,
+    PaymentsNotConfigured,
+    TopupNotPaidYet,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,35 +42,6 @@ STRIPE_TIMEOUT_S = 30
 STRIPE_RETRIES = 2  # safe: every call carries a fixed idempotency key
 MAX_IDEMPOTENCY_KEY = 255
 PRODUCT_NAME = "Compute credit"
-
-
-class PaymentsNotConfigured(ApiError):
-    status, code = 503, "payments_not_configured"
-    default_message = ("Payments are not configured on this installation; its operator must set "
-                       "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")
-
-
-class PaymentProviderUnavailable(ApiError):
-    status, code = 502, "payment_provider_unavailable"
-    default_message = "Stripe did not answer as expected; nothing was charged. Try again shortly."
-
-
-class InvalidSignature(ApiError):
-    status, code = 400, "invalid_signature"
-    default_message = "The Stripe-Signature header does not match this payload."
-
-
-class IdempotencyKeyReused(ApiError):
-    status, code = 409, "idempotency_key_reused"
-    default_message = ("This Idempotency-Key already created a top-up of another amount; send a "
-                       "new key for a new top-up.")
-
-
-class TopupNotPaidYet(ApiError):
-    """A refund that arrives before the deposit: answered 409 so that Stripe delivers it again."""
-
-    status, code = 409, "topup_not_paid_yet"
-    default_message = "The top-up this refund belongs to is not paid yet; deliver it again later."
 
 
 # --- creating a top-up ---------------------------------------------------------------------------

@@ -8,19 +8,20 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from core import crashes, dbconnections
+from core import crashes, dbconnections, errors
 from core.errors import ApiError
 
+# DRF's own exceptions answer with the registry's codes (core.errors).
 _DRF_CODES = {
-    drf.ParseError: "malformed_request",
-    drf.AuthenticationFailed: "not_authenticated",
-    drf.NotAuthenticated: "not_authenticated",
-    drf.PermissionDenied: "permission_denied",
-    drf.NotFound: "not_found",
-    drf.MethodNotAllowed: "method_not_allowed",
-    drf.NotAcceptable: "not_acceptable",
-    drf.UnsupportedMediaType: "unsupported_media_type",
-    drf.Throttled: "throttled",
+    drf.ParseError: errors.MalformedRequest.code,
+    drf.AuthenticationFailed: errors.NotAuthenticated.code,
+    drf.NotAuthenticated: errors.NotAuthenticated.code,
+    drf.PermissionDenied: errors.PermissionDenied.code,
+    drf.NotFound: errors.NotFound.code,
+    drf.MethodNotAllowed: errors.MethodNotAllowed.code,
+    drf.NotAcceptable: errors.NotAcceptable.code,
+    drf.UnsupportedMediaType: errors.UnsupportedMediaType.code,
+    drf.Throttled: errors.Throttled.code,
 }
 
 

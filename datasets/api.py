@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from core.errors import ValidationFailed, WrongState
+from core.errors import DatasetNotReady, ValidationFailed
 from datasets import archive
 from datasets.aggregates import INVALID, READY
 from datasets.models import Dataset
@@ -90,8 +90,8 @@ def materialize(dataset: Dataset) -> Iterator[Path]:
     atomically, so concurrent workers on one machine share it safely.
     """
     if dataset.state != READY:
-        raise WrongState(f"Dataset {dataset.id} is {dataset.state}, not ready; only validated "
-                         "datasets can be used.")
+        raise DatasetNotReady(f"Dataset {dataset.id} is {dataset.state}, not ready; only "
+                              "validated datasets can be used.")
     final = cache_dir() / _cache_name(dataset)
     if not (final / "data").is_dir():
         _extract_into(dataset, final)

@@ -17,12 +17,15 @@ from accounts.models import Project
 from core import context, leases
 from core.broker import CPU_QUEUE
 from core.errors import (
+    DatasetIsArchived,
+    DatasetNotReady,
+    DatasetUnreadable,
     NotFound,
+    NotLatestVersion,
     PayloadTooLarge,
     PermissionDenied,
     ValidationFailed,
     VersionConflict,
-    WrongState,
 )
 from core.tenancy import TenantAccess
 from core.work import Work
@@ -161,16 +164,16 @@ def add_version(access: TenantAccess, dataset_id: object, upload: File) -> Datas
 
 def _require_correctable(access: TenantAccess, parent: Dataset) -> None:
     if parent.state != READY:
-        raise WrongState(f"Dataset v{parent.version} is {parent.state}; only a validated (ready) "
-                         "dataset can be corrected. Wait for its validation, or upload a fixed "
-                         "version.")
+        raise DatasetNotReady(f"Dataset v{parent.version} is {parent.state}; only a validated "
+                              "(ready) dataset can be corrected. Wait for its validation, or "
+                              "upload a fixed version.")
     newest = (Dataset.objects.for_tenant(access.tenant_id)
               .filter(origin=parent.origin, archived_at__isnull=True)
               .order_by("-version").first())
     if newest is not None and newest.id != parent.id:
-        raise WrongState(f"Version {newest.version} ({newest.id}) is newer than version "
-                         f"{parent.version}; correct that one (or delete it if it is not "
-                         "wanted), so that no change is lost.")
+        raise NotLatestVersion(f"Version {newest.version} ({newest.id}) is newer than version "
+                               f"{parent.version}; correct that one (or delete it if it is not "
+                               "wanted), so that no change is lost.")
 
 
 def correct_annotations(access: TenantAccess, dataset_id: object,
@@ -200,8 +203,7 @@ def correct_annotations(access: TenantAccess, dataset_id: object,
         except Refused as exc:
             raise ValidationFailed(exc.message, fields={exc.field: [exc.message]}) from exc
         except (FileNotFoundError, archive.UnsafeArchive) as exc:
-            raise WrongState("The stored zip of this version cannot be read; upload a new "
-                             "version of the dataset.") from exc
+            raise DatasetUnreadable() from exc
         facts = [DatasetAnnotationCorrected(
             file_name=c.file_name, new_file_name=c.new_file_name, before=c.before,
             after=c.after, note=note, source=source or {}) for c in changes]
@@ -237,7 +239,8 @@ def archive_dataset(access: TenantAccess, dataset_id: object) -> None:
 
     def archive_once() -> None:
         dataset = DatasetAggregate.load(access.tenant_id, dataset_id)
-        dataset.require(not dataset.archived, "The dataset is already archived.")
+        dataset.require(not dataset.archived, "The dataset is already archived.",
+                        DatasetIsArchived)
         with context.scope(actor=access.actor):
             dataset.append(DatasetArchived())
 

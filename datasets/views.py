@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.body_limits import TakesUploads
+from core.errors import DatasetIsArchived, DatasetNotReady, DatasetUnreadable, NotLatestVersion
 from core.pagination import CursorPagination
 from core.query_params import bool_param, choice_param, int_param, uuid_param
 from datasets import commands
@@ -151,6 +152,8 @@ class DatasetListView(TakesUploads, DatasetViews, generics.ListCreateAPIView):
 
 
 class DatasetDetailView(DatasetViews, generics.RetrieveAPIView):
+    refuses = {"DELETE": (DatasetIsArchived,)}
+
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: str) -> Response:
         self.get_object()
@@ -266,6 +269,7 @@ class DatasetCorrectionListView(DatasetViews, generics.ListCreateAPIView):
 
     serializer_class = CorrectionOut
     pagination_class = CorrectionPagination
+    refuses = {"POST": (DatasetNotReady, NotLatestVersion, DatasetUnreadable)}
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         dataset = self.get_object()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from billing import api as billing
@@ -25,6 +26,7 @@ from evaluation.commands import RESOURCE_TYPE
 from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
 from evaluation.models import Evaluation
 from tasks import artifacts
+from training_runtime.device import pick_device
 
 log = logging.getLogger("evaluation.runner")
 HEARTBEAT_S = 10.0
@@ -148,9 +150,8 @@ class _Beat:
 
 
 def _device(row: Evaluation) -> str:
-    import torch
-
-    return "cuda" if row.options.get("device") == "gpu" and torch.cuda.is_available() else "cpu"
+    # a cpu-spec evaluation is billed as one: it never takes the GPU
+    return pick_device(settings.TASK_DEVICE, gpu_wanted=row.options.get("device") == "gpu")
 
 
 def _test_index(index: Any, options: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
-from core.errors import ValidationFailed, WrongState
+from core.errors import EvaluationNotRunning, EvaluationNotSucceeded, ValidationFailed
 from core.links import public_url
 from core.query_params import choice_param, int_param, uuid_param
 from evaluation import analysis, commands, heatmaps, previews, reports, results
@@ -110,8 +110,8 @@ def operating_point(request: Request, evaluation: Evaluation) -> tuple[float, fl
 def stored_results(evaluation: Evaluation) -> results.Results:
     """The evaluation's parsed results; 409 until it has succeeded."""
     if evaluation.state != "succeeded" or not evaluation.results_key:
-        raise WrongState(f"The evaluation is {evaluation.state}; its reports exist once it has "
-                         "succeeded.")
+        raise EvaluationNotSucceeded(f"The evaluation is {evaluation.state}; its reports exist "
+                                     "once it has succeeded.")
     return results.load(evaluation.results_key)
 
 
@@ -244,6 +244,8 @@ class EvaluationDetailView(EvaluationViews, generics.RetrieveAPIView):
 class EvaluationMetricsView(EvaluationViews, generics.GenericAPIView):
     """The metrics at `?iou=` and `?score_threshold=` (default: the run's), from stored results."""
 
+    refuses = (EvaluationNotSucceeded,)
+
     @extend_schema(parameters=POINT, responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """Metrics at the operating point."""
@@ -253,6 +255,8 @@ class EvaluationMetricsView(EvaluationViews, generics.GenericAPIView):
 
 class EvaluationPredictionsView(EvaluationViews, generics.GenericAPIView):
     """The COCO results list (unpaginated); classification: the top labels of every image."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
@@ -264,6 +268,8 @@ class EvaluationBadcasesView(EvaluationViews, generics.GenericAPIView):
     """Images with errors: `?true_label=&predicted_label=&kind=false_positive|missed`, paged by
     `?offset=&limit=`; `?iou_type=segm` lists mask errors (segmentation); `?preview=true` adds
     a signed image link to each entry."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[
         *POINT, *PAGE, _param("true_label"), _param("predicted_label"),
@@ -294,6 +300,8 @@ class EvaluationConfusionView(EvaluationViews, generics.GenericAPIView):
     `?labels=a,b` keeps a subset, `?per_side=10|15|20&row_page=&column_page=` one page;
     `?iou_type=segm` matches masks (segmentation)."""
 
+    refuses = (EvaluationNotSucceeded,)
+
     @extend_schema(parameters=[
         *POINT, _param("labels", description="a,b: keep these labels."),
         _param("per_side", OpenApiTypes.INT, "10, 15 or 20: one page of the matrix."),
@@ -316,6 +324,8 @@ class EvaluationCurvesView(EvaluationViews, generics.GenericAPIView):
     """PR curve, threshold table (0.05 grid), AP and best-F1 threshold per label at `?iou=`;
     `?label=` keeps one label."""
 
+    refuses = (EvaluationNotSucceeded,)
+
     @extend_schema(parameters=[*POINT, _param("label")], responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """The curves of every label (or one)."""
@@ -328,6 +338,8 @@ class EvaluationCurvesView(EvaluationViews, generics.GenericAPIView):
 class EvaluationConfusionCellView(EvaluationViews, generics.GenericAPIView):
     """The images of one confusion cell: `?true_label=&predicted_label=` (detection: also
     true_label=background and predicted_label=missed|low_overlap), paged."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[
         *POINT, *PAGE, _param("true_label", required=True),
@@ -346,6 +358,8 @@ class EvaluationLabelView(EvaluationViews, generics.GenericAPIView):
     """One label (`?label=`): precision, recall, F1, misrecognition rate, image count; what it
     was predicted as (`?sort=count|label&order=desc|asc&q=`, paged) and the images wrongly
     predicted as it."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[
         *POINT, *PAGE, _param("label", required=True), _param("sort", enum=["count", "label"]),
@@ -370,6 +384,8 @@ class EvaluationErrorsView(EvaluationViews, generics.GenericAPIView):
     """The error taxonomy at `?iou=`: classification, localisation, both, duplicate,
     background and missed errors, counted and with the AP gained by fixing each."""
 
+    refuses = (EvaluationNotSucceeded,)
+
     @extend_schema(parameters=POINT, responses={200: dict})
     def get(self, request: Request, pk: str) -> Response:
         """TIDE overall and per label."""
@@ -381,6 +397,8 @@ class EvaluationErrorsView(EvaluationViews, generics.GenericAPIView):
 class EvaluationInstancesView(EvaluationViews, generics.GenericAPIView):
     """Every object and kept detection with its outcome (a validation task's instance details):
     `?label=&outcome=`, paged."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[*POINT, *PAGE, _param("label"), _param("outcome")],
                    responses={200: dict})
@@ -398,6 +416,8 @@ class EvaluationInstancesView(EvaluationViews, generics.GenericAPIView):
 class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
     """One image (`?image_id=`): truth, every prediction with its confidence and its errors;
     `?preview=true` adds a short-lived signed link to the image."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[*POINT, _param("image_id", required=True), PREVIEW],
                    responses={200: dict})
@@ -418,6 +438,8 @@ class EvaluationImageView(EvaluationViews, generics.GenericAPIView):
 class EvaluationHeatmapView(EvaluationViews, generics.GenericAPIView):
     """Grad-CAM of a classification image (`?image_id=&label=`, default the predicted label),
     computed on first request and cached."""
+
+    refuses = (EvaluationNotSucceeded,)
 
     @extend_schema(parameters=[
         *POINT, _param("image_id", required=True),
@@ -444,13 +466,15 @@ class EvaluationHeatmapView(EvaluationViews, generics.GenericAPIView):
 class EvaluationStopView(EvaluationViews, generics.GenericAPIView):
     """Stop a queued or running evaluation (409 once it has ended)."""
 
+    refuses = (EvaluationNotRunning,)
+
     @extend_schema(request=None, responses={200: EvaluationOut})
     def post(self, request: Request, pk: str) -> Response:
         """Stop it; the worker gives up at its next batch."""
         evaluation = self.get_object()
         if not commands.stop_evaluation(evaluation.tenant_id, evaluation.id, "user"):
-            raise WrongState(f"The evaluation is {evaluation.state}; only a queued or running "
-                             "evaluation can be stopped.")
+            raise EvaluationNotRunning(f"The evaluation is {evaluation.state}; only a queued or "
+                                       "running evaluation can be stopped.")
         evaluation.refresh_from_db()
         return Response(EvaluationOut(evaluation).data)
 

@@ -82,7 +82,8 @@ class Aggregate:
             self.apply(event)
         return recorded_events
 
-    def require(self, condition: bool, message: str) -> None:
-        """Refuse the command with 409 when a rule does not hold."""
+    def require(self, condition: bool, message: str,
+                error: type[WrongState] = WrongState) -> None:
+        """Refuse the command with 409 (`error`'s code) when a rule does not hold."""
         if not condition:
-            raise WrongState(message)
+            raise error(message)

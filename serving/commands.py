@@ -20,7 +20,13 @@ from accounts.tokens import digest, new_secret
 from billing import api as billing
 from core import context
 from core.broker import SERVING_QUEUE
-from core.errors import NotFound, ValidationFailed, VersionConflict, WrongState
+from core.errors import (
+    NotFound,
+    ServiceEnded,
+    ServiceNotRunning,
+    ValidationFailed,
+    VersionConflict,
+)
 from core.tenancy import TenantAccess
 from core.work import Work
 from eventlog.aggregates import retry_on_conflict
@@ -103,7 +109,8 @@ def reissue_key(access: TenantAccess, service_id: object) -> str:
     def reissue() -> str:
         aggregate = ServiceAggregate.load(access.tenant_id, service_id)
         if aggregate.state in ENDED:
-            raise WrongState(f"The service is {aggregate.state}.")
+            raise ServiceEnded(f"The service is {aggregate.state}; publish the model again as a "
+                               "new service.")
         secret, key_event = _new_key()
         with context.scope(actor=access.actor):
             aggregate.append(key_event)
@@ -151,8 +158,8 @@ def update_model(access: TenantAccess, service_id: object, model_id: object) -> 
     def start_update() -> None:
         aggregate = ServiceAggregate.load(access.tenant_id, service_id)
         if aggregate.state != "running":
-            raise WrongState(f"The service is {aggregate.state}; only a running service can be "
-                             "updated.")
+            raise ServiceNotRunning(f"The service is {aggregate.state}; only a running service "
+                                    "can be updated.")
         current = trained_model(access.tenant_id, aggregate.model)
         model = trained_model(access.tenant_id, model_id)
         if model.scenario != current.scenario:

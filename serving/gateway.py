@@ -43,9 +43,9 @@ from core.errors import (
     ApiError,
     InternalError,
     PayloadTooLarge,
+    ServiceNotRunning,
     Unavailable,
     ValidationFailed,
-    WrongState,
 )
 from core.exceptions import error_response
 from core.middleware import RequestIdMiddleware, RequestSizeLimitMiddleware
@@ -105,7 +105,8 @@ def _answer_of(reply: dict[str, Any]) -> HttpResponse:
     if reply["code"] == "image_too_large":
         return _error(PayloadTooLarge(reply["message"], fields={"image": [reply["message"]]}))
     if reply["code"] == "service_stopped":
-        return _error(WrongState("The service stopped."))
+        return _error(ServiceNotRunning("The service stopped; it answers predictions while "
+                                        "running."))
     return _error(InternalError(reply["message"]))
 
 

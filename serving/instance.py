@@ -33,6 +33,7 @@ from serving import commands
 from serving.models import Service
 from serving.pixels import too_many_pixels
 from serving.transport import decode_image, transport
+from training_runtime.device import pick_device
 
 log = logging.getLogger("serving.instance")
 CONTROL_S = 0.5
@@ -52,9 +53,7 @@ def _load(model_id: str, into: Path) -> Any:
 
 
 def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick_device(settings.TASK_DEVICE)
 
 
 def answer(predictor: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,10 +35,11 @@ from core.body_limits import TakesUploads
 from core.errors import (
     NotFound,
     PayloadTooLarge,
+    ServiceEnded,
+    ServiceNotRunning,
     Throttled,
     Unavailable,
     ValidationFailed,
-    WrongState,
 )
 from core.query_params import choice_param, int_param
 from eventlog.store import read_log
@@ -162,6 +163,7 @@ class ServiceStopView(ServiceViews, generics.GenericAPIView):
     """Stop the service (409 once stopping or ended)."""
 
     action_names = {"POST": "update"}
+    refuses = (ServiceEnded,)
 
     @extend_schema(request=None, responses={202: ServiceOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -169,7 +171,8 @@ class ServiceStopView(ServiceViews, generics.GenericAPIView):
         service = self.get_object()
         access = tenant_access(request)
         if not commands.request_stop(access.tenant_id, service.id, "user", access.actor):
-            raise WrongState(f"The service is {service.state}.")
+            raise ServiceEnded(f"The service is {service.state}; only a deploying, running or "
+                               "updating service can be stopped.")
         service.refresh_from_db()
         return Response(detail(service), status=status.HTTP_202_ACCEPTED)
 
@@ -178,6 +181,7 @@ class ServiceModelView(ServiceViews, generics.GenericAPIView):
     """Switch a running service to another model version, without dropping requests."""
 
     action_names = {"POST": "update"}
+    refuses = (ServiceNotRunning,)
 
     @extend_schema(request=ServiceUpdateIn, responses={202: ServiceOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -192,6 +196,7 @@ class ServiceKeyView(ServiceViews, generics.GenericAPIView):
     """A new prediction key; the previous one stops working."""
 
     action_names = {"POST": "update"}
+    refuses = (ServiceEnded,)
 
     @extend_schema(request=None, responses={201: dict})
     def post(self, request: Request, pk: str) -> Response:
@@ -336,6 +341,7 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
                               SessionAuthentication]
     permission_classes = [MayPredict]
     throttle_classes: list = []  # overload is measured by the queue, answered 429 below
+    refuses = (ServiceNotRunning,)
 
     @staticmethod
     def upload_limit() -> int:
@@ -389,8 +395,8 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
 
     def _queue(self, request: Request, service: Target, request_id: str) -> None:
         if service.state not in commands.SERVING:
-            raise WrongState(f"The service is {service.state}; it answers predictions while "
-                             "running.")
+            raise ServiceNotRunning(f"The service is {service.state}; it answers predictions "
+                                    "while running.")
         if not service.alive:  # its instances died: no waiting SERVING_REQUEST_TIMEOUT_S
             raise Unavailable("No instance of the service is alive; it is being restarted. "
                               "Retry shortly.", headers={"Retry-After": "5"})

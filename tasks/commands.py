@@ -14,7 +14,7 @@ from accounts.models import Project
 from billing import api as billing
 from core import context
 from core.broker import GPU_QUEUE
-from core.errors import ValidationFailed
+from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
 from core.tenancy import TenantAccess
 from core.work import Work
 from eventlog.aggregates import retry_on_conflict
@@ -157,7 +157,7 @@ def request_stop(tenant_id: object, task_id: object, reason: str, actor: str) ->
         with context.scope(actor=actor):
             task = TaskAggregate.load(tenant_id, task_id)
             task.require(task.active, f"The task is {task.state}; only a queued or running "
-                                      "task can be stopped.")
+                                      "task can be stopped.", TaskNotRunning)
             if task.stop_requested:
                 return
             if task.state == "queued":
@@ -185,7 +185,7 @@ def restart(access: TenantAccess, task_id: object) -> Task:
         task = TaskAggregate.load(access.tenant_id, task_id)
         task.require(task.state in ("failed", "stopped", "interrupted"),
                      f"The task is {task.state}; only a failed, stopped or interrupted task "
-                     "can be restarted.")
+                     "can be restarted.", TaskNotRestartable)
         billing.stop_resource(access.tenant_id, RESOURCE_TYPE, task_id, reason="restarted")
         meter = billing.start(access.tenant_id, resource_type=RESOURCE_TYPE,
                               resource_id=task_id, spec=spec, mode=current.billing_mode,

@@ -42,6 +42,7 @@ from tasks.events import (
     TaskSucceeded,
 )
 from tasks.models import Task, TaskLease
+from training_runtime.device import pick_device
 
 log = logging.getLogger("tasks.runner")
 
@@ -163,11 +164,7 @@ class _Reporter:
 
 
 def _device() -> str:
-    if settings.TASK_DEVICE != "auto":
-        return settings.TASK_DEVICE
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick_device(settings.TASK_DEVICE)
 
 
 def _finite(value: float) -> float:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
-from core.errors import ValidationFailed
+from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
 from core.query_params import choice_param, uuid_param
 from tasks import commands
 from tasks.models import STATES, Task, TaskMetric, TaskTemplate, TrainedModel
@@ -158,6 +158,7 @@ class TaskStopView(TaskViews, generics.GenericAPIView):
     """Ask a task to stop: a queued one stops now, a running one within one training step."""
 
     action_names = {"POST": "update"}
+    refuses = (TaskNotRunning,)
 
     @extend_schema(request=None, responses={202: TaskOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -170,6 +171,7 @@ class TaskRestartView(TaskViews, generics.GenericAPIView):
     """Queue a failed, stopped or interrupted task again, from its last checkpoint."""
 
     action_names = {"POST": "update"}
+    refuses = (TaskNotRestartable,)
 
     @extend_schema(request=None, responses={202: TaskOut})
     def post(self, request: Request, pk: str) -> Response:

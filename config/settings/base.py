@@ -218,7 +218,8 @@ DATASET_MAX_UNCOMPRESSED_BYTES = env.int("DATASET_MAX_UNCOMPRESSED_BYTES", defau
 DATASET_MAX_RATIO = env.float("DATASET_MAX_RATIO", default=200.0)
 DATASET_MAX_FILES = env.int("DATASET_MAX_FILES", default=200_000)
 
-# Training tasks: device of the GPU workers ("cuda", "cpu"; "auto" picks CUDA when present),
+# Training tasks: device of the workers (training, gpu-spec evaluations, service instances:
+# "cuda", "cpu"; "auto" picks CUDA when present; training_runtime.device.pick_device),
 # worker heartbeats, how long without one means the worker died, retries of a lost attempt,
 # and how often progress events may be written per task.
 TASK_DEVICE = env.str("TASK_DEVICE", default="auto")
@@ -298,7 +299,8 @@ REST_FRAMEWORK = {
         "anon": env.str("ANON_THROTTLE_RATE", default="60/min"),
     },
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema, plus each operation's refusals from core.errors
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.ErrorCodeSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.JSONParser",  # DRF's, with the nesting of a body bounded
@@ -321,6 +323,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # A spec's kind and an evaluation's device are the same choice: one schema name for both.
     "ENUM_NAME_OVERRIDES": {"ComputeKindEnum": ["cpu", "gpu"]},
+    # The error codes (core.errors) as components: ErrorCode lists them all, Error the shape.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "core.openapi.add_error_components"],
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

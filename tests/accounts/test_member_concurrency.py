@@ -65,7 +65,7 @@ def test_two_owners_turning_on_each_other_leave_one_owner(api, postgres_only, fi
         assert loser.status_code in (401, 403, 409), loser.content
         assert set(loser.json()["error"]) == {"code", "message", "fields"}
         if loser.status_code == 409:
-            assert loser.json()["error"]["code"] == "wrong_state"
+            assert loser.json()["error"]["code"] == "last_owner"
         losers.append(loser.status_code)
         assert members.filter(role="owner").count() == 1
     assert 409 in losers, losers  # the requests did meet inside the command

@@ -191,5 +191,5 @@ def test_the_last_owner_cannot_remove_or_demote_themselves(api, tenant_a):
     for response in (api.as_(tenant_a).delete(url),
                      api.as_(tenant_a).patch(url, {"role": "viewer"}, format="json")):
         assert response.status_code == 409
-        assert response.json()["error"]["code"] == "wrong_state"
+        assert response.json()["error"]["code"] == "last_owner"
     assert role_of(tenant_a) == "owner"

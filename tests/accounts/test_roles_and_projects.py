@@ -135,8 +135,8 @@ def test_archived_name_is_free_again(api, tenant_a, project_of_a):
     assert again.json()["id"] != project_of_a["id"]
 
 
-def test_deleting_twice_is_not_found_and_archiving_twice_a_wrong_state(api, tenant_a,
-                                                                       project_of_a):
+def test_deleting_twice_is_not_found_and_archiving_twice_is_refused(api, tenant_a,
+                                                                    project_of_a):
     url = f"/api/v1/projects/{project_of_a['id']}/"
     assert api.as_(tenant_a).delete(url).status_code == 204
 
@@ -145,7 +145,7 @@ def test_deleting_twice_is_not_found_and_archiving_twice_a_wrong_state(api, tena
 
     assert again.status_code == 404
     assert archived_again.status_code == 409
-    assert archived_again.json()["error"]["code"] == "wrong_state"
+    assert archived_again.json()["error"]["code"] == "project_archived"
 
 
 def test_same_project_name_in_two_tenants_is_fine(api, tenant_a, tenant_b, project_of_a):
@@ -192,7 +192,7 @@ def test_the_last_owner_cannot_be_demoted_or_removed(api, tenant_a):
 
     for response in (demoted, removed):
         assert response.status_code == 409
-        assert response.json()["error"]["code"] == "wrong_state"
+        assert response.json()["error"]["code"] == "last_owner"
     assert api.as_(tenant_a).get("/api/v1/me/").json()["role"] == "owner"
 
 

@@ -5,7 +5,7 @@ import pytest
 from billing import api as billing
 from billing import wallet
 from billing.models import LedgerEntry, Meter, Posting, UsageRecord
-from core.errors import InsufficientFunds
+from core.errors import AlreadyMetered, InsufficientFunds
 
 from .conftest import at, fund
 
@@ -26,6 +26,17 @@ def test_postpaid_start_freezes_two_hours_and_stop_settles_exactly(tenant_a, gpu
     assert stopped.state == "stopped" and stopped.stop_reason == "completed"
     assert (stopped.charged, stopped.frozen, stopped.settled_seconds) == (401, 0, 401)
     assert state(tenant_a.tenant_id) == (9_599, 0, 9_599)
+
+
+def test_a_resource_already_metered_is_refused_a_second_meter(tenant_a, cpu):
+    fund(tenant_a.tenant_id, 1_000)
+    billing.start(tenant_a.tenant_id, resource_type="task", resource_id="t1", spec=cpu,
+                  mode="postpaid", at=at(0))
+    with pytest.raises(AlreadyMetered, match="stop it first") as refused:
+        billing.start(tenant_a.tenant_id, resource_type="task", resource_id="t1", spec=cpu,
+                      mode="postpaid", at=at(1))
+    assert (refused.value.status, refused.value.code) == (409, "already_metered")
+    assert Meter.objects.for_tenant(tenant_a.tenant_id).count() == 1
 
 
 def test_rounding_never_accumulates_across_settlements(tenant_a, cpu):

@@ -206,8 +206,8 @@ def test_archived_project_can_no_longer_change(api, tenant_a, project_of_a):
     twice = as_a.delete(url + "?archived=true")
 
     assert_error_shape(gone, 404, "not_found")
-    assert_error_shape(named, 409, "wrong_state")
-    assert_error_shape(twice, 409, "wrong_state")
+    assert_error_shape(named, 409, "project_archived")
+    assert_error_shape(twice, 409, "project_archived")
     assert rows() == before
 
 

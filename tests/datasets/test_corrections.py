@@ -336,13 +336,25 @@ def test_samples_other_tenants_unvalidated_and_outdated_versions_are_refused(
     assert theirs.json() == nobodys.json()
     assert api.as_(tenant_b).get(f"/api/v1/datasets/{v2['id']}/corrections/").status_code == 404
     unvalidated = correct(as_a, waiting["id"], body)
-    assert (unvalidated.status_code, unvalidated.json()["error"]["code"]) == (409, "wrong_state")
+    assert (unvalidated.status_code, unvalidated.json()["error"]["code"]) == (
+        409, "dataset_not_ready")
     viewer = correct(api.as_(viewer_of_a), v2["id"], body)
     assert (viewer.status_code, viewer.json()["error"]["code"]) == (403, "permission_denied")
     outdated = correct(as_a, pets["id"], body)
-    assert (outdated.status_code, outdated.json()["error"]["code"]) == (409, "wrong_state")
+    assert (outdated.status_code, outdated.json()["error"]["code"]) == (
+        409, "not_latest_version")
     assert v2["id"] in outdated.json()["error"]["message"]
     assert world(tenant_a.tenant_id, private_storage) == before
+
+
+def test_a_version_whose_stored_zip_is_gone_is_refused_as_unreadable(as_a, pets):
+    default_storage.delete(Dataset.objects.unscoped().get(pk=pets["id"]).storage_key)
+
+    response = correct(as_a, pets["id"], {"file_name": "cat/c0.png", "label": "dog"})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        409, "dataset_unreadable")
+    assert Dataset.objects.unscoped().filter(origin=pets["id"]).count() == 1  # no v2
 
 
 # --- the read model is a projection of the log --------------------------------------------------

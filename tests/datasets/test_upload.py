@@ -214,6 +214,8 @@ def test_delete_archives_and_the_dataset_answers_404_after(as_a, tenant_a, proje
 
     assert as_a.get(f"/api/v1/datasets/{created['id']}/").status_code == 404
     assert as_a.delete(f"/api/v1/datasets/{created['id']}/").status_code == 404
+    twice = as_a.delete(f"/api/v1/datasets/{created['id']}/?archived=true")
+    assert (twice.status_code, twice.json()["error"]["code"]) == (409, "dataset_archived")
     assert as_a.get("/api/v1/datasets/").json()["results"] == []
     archived = as_a.get("/api/v1/datasets/?archived=true").json()["results"]
     assert [d["id"] for d in archived] == [created["id"]]

@@ -5,7 +5,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from core.errors import ValidationFailed, WrongState
+from core.errors import DatasetNotReady, ValidationFailed
 from datasets import api as datasets_api
 from datasets.models import Dataset
 from datasets.samples import PLATFORM_TENANT_ID, seed_samples
@@ -166,7 +166,7 @@ def test_materialize_extracts_once_and_reuses_the_cache(as_a, project, private_s
 
 def test_materialize_refuses_a_dataset_that_is_not_ready(invalid_coco):
     dataset = Dataset.objects.unscoped().get(pk=invalid_coco["id"])
-    with pytest.raises(WrongState), datasets_api.materialize(dataset):
+    with pytest.raises(DatasetNotReady), datasets_api.materialize(dataset):
         pass
 
 

@@ -37,7 +37,8 @@ def test_the_user_stops_a_queued_evaluation_and_its_meter_stops(api, funded, cla
     assert run_evaluation.fn(created["id"]) is None  # a late delivery does nothing
     assert events_of(created["id"])[-1] == "EvaluationStopped"
     again = api.as_(funded).post(f"/api/v1/evaluations/{created['id']}/stop/")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "wrong_state"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "evaluation_not_running"
 
 
 def test_running_out_of_funds_stops_a_queued_evaluation(api, tenant_a, classifier,

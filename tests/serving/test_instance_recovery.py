@@ -103,7 +103,8 @@ def test_past_its_restarts_the_service_fails_with_the_reason_billed_to_the_last_
     assert (meter.state, meter.stop_reason, meter.frozen) == ("stopped", "failed", 0)
     assert meter.stopped_at == last_beat
     refused = predict(api.as_(funded), service["id"], png(1))
-    assert refused.status_code == 409 and refused.json()["error"]["code"] == "wrong_state"
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "service_not_running"
 
 
 def test_an_instance_nobody_started_is_sent_again_once_its_message_may_be_lost(

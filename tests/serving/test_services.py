@@ -90,7 +90,15 @@ def test_a_published_model_predicts_like_the_predictor_and_is_monitored(
     assert body["instance_states"][0]["state"] == "exited"
     meter = Meter.objects.for_tenant(funded.tenant_id).get(resource_id=service["id"])
     assert meter.state == "stopped" and meter.frozen == 0
-    assert predict(as_token, service["id"], png(1)).status_code == 409
+    late = predict(as_token, service["id"], png(1))
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "service_not_running")
+    for refused in (as_token.post(f"/api/v1/services/{service['id']}/stop/"),
+                    as_token.post(f"/api/v1/services/{service['id']}/key/")):
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "service_ended")
+    switched = as_token.post(f"/api/v1/services/{service['id']}/model/",
+                             {"model": str(classifier.id)}, format="json")
+    assert (switched.status_code, switched.json()["error"]["code"]) == (
+        409, "service_not_running")
     logs = as_token.get(f"/api/v1/services/{service['id']}/logs/?q=serves").json()
     assert logs["results"], "the instance's log reaches the service's logs"
     types = [e["type"] for e in as_token.get(

@@ -81,7 +81,8 @@ def test_stopping_a_queued_task_stops_it_at_once_and_releases_the_freeze(api, fu
     assert response.status_code == 202
     assert (response.json()["state"], response.json()["stop_reason"]) == ("stopped", "user")
     assert wallet.view(funded.tenant_id).frozen == 0
-    assert api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/").status_code == 409
+    again = api.as_(funded).post(f"/api/v1/tasks/{task['id']}/stop/")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "task_not_running")
 
 
 def test_a_stop_that_meets_the_worker_starting_the_task_is_checked_again_not_refused(
@@ -112,7 +113,8 @@ def test_a_stop_that_meets_the_worker_starting_the_task_is_checked_again_not_ref
 def test_restart_is_only_for_ended_tasks(api, funded, payload):
     task = create(api, funded, payload)
     response = api.as_(funded).post(f"/api/v1/tasks/{task['id']}/restart/")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_state"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "task_not_restartable"
 
 
 def test_versions_compare_and_lineage(api, funded, payload):

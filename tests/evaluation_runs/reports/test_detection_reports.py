@@ -343,8 +343,10 @@ def test_stop_a_queued_evaluation_and_not_a_finished_one(api, world, cls):
     for ended in (created, cls.body):
         again = api.as_(world.a).post(url(ended, "stop/"))
         assert again.status_code == 409
-        assert again.json()["error"]["code"] == "wrong_state"
-    assert api.as_(world.a).get(url(created, "curves/")).status_code == 409
+        assert again.json()["error"]["code"] == "evaluation_not_running"
+    curves = api.as_(world.a).get(url(created, "curves/"))
+    assert (curves.status_code, curves.json()["error"]["code"]) == (
+        409, "evaluation_not_succeeded")
 
 
 def test_validation_settings_are_checked_and_stored(api, world, det):
