@@ -231,6 +231,8 @@ class EvaluationListView(EvaluationViews, generics.ListAPIView):
 class EvaluationDetailView(EvaluationViews, generics.RetrieveAPIView):
     """The evaluation; with `?iou=` / `?score_threshold=` its metrics at that operating point."""
 
+    refuses = (EvaluationNotSucceeded,)  # an operating point asked of an unfinished run
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The report, metrics moved when asked."""
         evaluation = self.get_object()

@@ -98,5 +98,22 @@ def test_each_refusing_operation_names_its_codes(schema, path, method, codes):
     assert all(f"`{code}`" in description for code in codes)
 
 
+def test_every_specific_refusal_is_documented_on_an_operation(schema):
+    documented = {code for path in schema["paths"].values() for operation in path.values()
+                  for code in _enum_409(operation)}
+    # wrong_state is the fallback; already_metered guards billing's own invariant (no route)
+    internal = {"wrong_state", "already_metered"}
+    refusals = {e.code for e in errors.registry() if issubclass(e, errors.WrongState)}
+
+    assert refusals - internal <= documented, refusals - internal - documented
+
+
+def _enum_409(operation: dict) -> list[str]:
+    response = operation.get("responses", {}).get("409", {})
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    code = schema.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
+    return code.get("enum", [])
+
+
 def test_an_operation_that_refuses_nothing_documents_no_409(schema):
     assert "409" not in schema["paths"]["/api/v1/projects/{id}/"]["get"]["responses"]
