@@ -52,6 +52,23 @@ def test_the_readme_table_is_the_registry():
         "python -c 'from core.errors import markdown_table; print(markdown_table())'")
 
 
+# Middleware, fallbacks and the prediction gateway answer before DRF, with a literal code.
+LITERAL = re.compile(r'error_(?:response|body)\(\s*"([a-z_]+)"'
+                     r'|_refuse\(send, headers, \d+, "([a-z_]+)"')
+
+
+def test_every_code_answered_outside_drf_is_in_the_registry():
+    root = README.parent
+    sources = [path for path in root.rglob("*.py")
+               if not {".venv", "tests", ".git", "var", "node_modules"}
+               & set(path.relative_to(root).parts)]
+    literal = {code for path in sources for match in LITERAL.finditer(path.read_text())
+               for code in match.groups() if code}
+
+    assert {"malformed_request", "server_error", "not_found"} <= literal  # the scan sees them
+    assert literal <= {error.code for error in errors.registry()}
+
+
 @pytest.fixture(scope="module")
 def schema(django_db_blocker):
     from drf_spectacular.generators import SchemaGenerator
