@@ -1,4 +1,8 @@
-"""Every error code the API answers with, and the exception that carries one."""
+"""Every error code the API answers with, and the exception that carries one.
+
+`registry()` is the one list: the OpenAPI schema (core.openapi) and the README's table
+(`markdown_table()`) are made from it. A new code is a new class here, never a string elsewhere.
+"""
 
 from typing import ClassVar
 
