@@ -9,6 +9,7 @@ from core.views import not_found
 from datasets import views as datasets
 from evaluation import views as evaluations
 from eventlog.api import EventFeedView
+from lineage import views as lineage
 from serving import views as services
 from tasklogs import views as tasklogs_views
 from tasks import views as tasks
@@ -47,7 +48,7 @@ api = [
     path("tasks/<uuid:pk>/metrics/", tasks.TaskMetricsView.as_view()),
     path("tasks/<uuid:pk>/versions/", tasks.TaskVersionsView.as_view()),
     path("tasks/<uuid:pk>/compare/", tasks.TaskCompareView.as_view()),
-    path("tasks/<uuid:pk>/lineage/", tasks.TaskLineageView.as_view()),
+    path("tasks/<uuid:pk>/lineage/", lineage.TaskLineageView.as_view()),
     path("tasks/<uuid:pk>/template/", tasks.TaskTemplateSaveView.as_view()),
     path("task-templates/", tasks.TemplateListView.as_view()),
     path("models/", tasks.ModelListView.as_view()),

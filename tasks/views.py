@@ -1,4 +1,5 @@
-"""HTTP for training tasks, their versions, metrics, lineage, templates, and trained models."""
+"""HTTP for training tasks, their versions, metrics, templates, and trained models (a task's
+lineage is drawn by the `lineage` package, above the apps it spans)."""
 
 from typing import Any
 
@@ -241,28 +242,6 @@ class TaskCompareView(TaskViews, generics.GenericAPIView):
                              "difference": None if a is None or b is None else b - a}
         return Response({"a": mine["id"], "b": theirs["id"], "versions": [mine["version"],
                          theirs["version"]], "config": config, "metrics": metrics})
-
-
-class TaskLineageView(TaskViews, generics.GenericAPIView):
-    """dataset -> config -> training -> model (-> evaluations, services when there are some)."""
-
-    @extend_schema(responses={200: dict})
-    def get(self, request: Request, pk: str) -> Response:
-        task = self.get_object()
-        nodes = [{"id": str(task.train_dataset_id), "kind": "dataset", "role": "train"},
-                 {"id": f"config:{task.id}", "kind": "config", "algorithm": task.model_name,
-                  **task.config},
-                 {"id": str(task.id), "kind": "training", "version": task.version_label,
-                  "state": task.state}]
-        edges = [{"from": str(task.train_dataset_id), "to": f"config:{task.id}"},
-                 {"from": f"config:{task.id}", "to": str(task.id)}]
-        if task.test_dataset_id:
-            nodes.append({"id": str(task.test_dataset_id), "kind": "dataset", "role": "test"})
-            edges.append({"from": str(task.test_dataset_id), "to": str(task.id)})
-        if task.model_id:
-            nodes.append({"id": str(task.model_id), "kind": "model"})
-            edges.append({"from": str(task.id), "to": str(task.model_id)})
-        return Response({"nodes": nodes, "edges": edges})
 
 
 class TemplateIn(serializers.Serializer):
