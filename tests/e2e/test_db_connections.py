@@ -108,7 +108,7 @@ def test_a_burst_stays_within_the_pool_and_leaves_only_idle_connections(limited_
     def sample() -> None:
         while not sampling.is_set():
             peak[0] = max(peak[0], connections())
-            time.sleep(0.05)
+            time.sleep(0.05)  # the sampling period: lets time pass between two looks
 
     statuses: Counter = Counter()
     failures: list[str] = []

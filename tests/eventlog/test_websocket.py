@@ -147,7 +147,10 @@ async def test_subscribe_narrows_the_feed_to_one_stream(channel_layer, tenant_a)
     chosen = widget(uuid.UUID(tenant_a.tenant_id))
     await comm.send_json_to({"type": "subscribe", "stream_type": "widget",
                              "stream_id": chosen.id})
-    await asyncio.sleep(0.1)
+    # The socket handles messages in order: the answer to a later one means the subscribe is in.
+    await comm.send_json_to({"type": "ping"})
+    [answer] = await receive_messages(comm, 1)
+    assert answer["type"] == "error"
     await write(tenant_a.tenant_id, 2)  # another stream: filtered out
     mine = await write(tenant_a.tenant_id, 2, stream=chosen)
     got = await receive_messages(comm, 2)

@@ -58,7 +58,10 @@ def test_an_empty_queue_waits_at_most_block_s_and_a_batch_at_most_the_window(que
     assert time.monotonic() - started < 2.0
 
     def late():
-        time.sleep(0.05)
+        # Late for real: only once the taker holds the first request, i.e. is in its window.
+        deadline = time.monotonic() + 5
+        while queues.depth(service) and time.monotonic() < deadline:
+            time.sleep(0.005)  # a poll interval of the wait on the queue, not a guess
         queues.submit(service, uuid.uuid4().hex, {"n": 2}, limit=10)
 
     queues.submit(service, uuid.uuid4().hex, {"n": 1}, limit=10)
