@@ -155,7 +155,10 @@
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.setAttribute("role", "img");
     const describe = (n) => n.kind === "training" ? `training ${n.version} (${n.state})`
-      : n.kind === "dataset" ? `dataset (${n.role})` : n.kind === "config" ? `config ${n.algorithm}` : n.kind;
+      : n.kind === "dataset" ? `dataset (${n.role})` : n.kind === "config" ? `config ${n.algorithm}`
+      : n.kind === "evaluation" ? `evaluation (${n.state})`
+      : n.kind === "service" ? `service ${n.name} (${n.state})`
+      : n.kind === "model" ? `model ${n.version}` : n.kind;
     svg.setAttribute("aria-label", "Lineage: " + edges.map((e) => {
       const a = nodes.find((n) => n.id === e.from), b = nodes.find((n) => n.id === e.to);
       return `${a ? describe(a) : e.from} → ${b ? describe(b) : e.to}`;
@@ -170,7 +173,9 @@
     }
     for (const n of nodes) {
       const p = pos[n.id];
-      const link = n.kind === "dataset" ? `/console/datasets/${n.id}/` : n.kind === "training" ? `/console/tasks/${n.id}/` : null;
+      const pages = { dataset: "datasets", training: "tasks", evaluation: "evaluations",
+                      service: "services" };
+      const link = pages[n.kind] ? `/console/${pages[n.kind]}/${n.id}/` : null;
       const g = document.createElementNS(NS, link ? "a" : "g");
       if (link) g.setAttribute("href", link);
       const rect = document.createElementNS(NS, "rect");
