@@ -1,5 +1,9 @@
 """Tasks end to end on the in-process worker: train, watch, stop, target, funds, restart."""
 
+import base64
+import io
+import zipfile
+
 import pytest
 
 from billing import api as billing
@@ -8,9 +12,15 @@ from billing.models import Meter
 from eventlog.models import Event
 from tasks.models import Task
 
-from .conftest import task_payload, upload_digits, wait_for
+from .conftest import digits_zip, task_payload, upload_digits, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def digit_png() -> bytes:
+    """One image of the digits dataset, as a client would send it."""
+    with zipfile.ZipFile(io.BytesIO(digits_zip(per_label=1))) as archive:
+        return archive.read(sorted(archive.namelist())[0])
 
 
 def get_task(api, account, task_id):
@@ -181,6 +191,22 @@ def test_the_maximum_duration_stops_the_task_with_its_best_model(api, funded, pr
     best = max(series["accuracy"], key=lambda point: point["value"])
     assert model["metrics"]["accuracy"] == pytest.approx(best["value"])
     assert body["best_metric"] == pytest.approx(best["value"])
+    # Usable: published, it answers a prediction with one of its labels.
+    service = api.as_(funded).post("/api/v1/services/", {
+        "model": body["model"], "name": "digits", "spec": str(cpu_spec.id)}, format="json")
+    assert service.status_code == 201, service.content
+    path = f"/api/v1/services/{service.json()['id']}/"
+    try:
+        wait_for(lambda: api.as_(funded).get(path).json()["state"] == "running",
+                 what="the service to run")
+        answer = api.as_(funded).post(f"{path}predict/", {
+            "image": base64.b64encode(digit_png()).decode(), "top_k": 1}, format="json")
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["predictions"][0]["label"] in model["labels"]
+    finally:  # an instance holds a worker thread until its service stops
+        api.as_(funded).post(f"{path}stop/")
+        wait_for(lambda: api.as_(funded).get(path).json()["state"] in ("stopped", "failed"),
+                 what="the service to stop")
     from django.core.files.storage import default_storage
 
     from tasklogs.api import persist_key
