@@ -26,9 +26,11 @@ class Command(BaseCommand):
         if workers > 1 and settings.INPROCESS_WORKER:
             raise CommandError("--workers > 1 needs INPROCESS_WORKER=false: the in-process "
                                "worker and its in-memory queues live in one process.")
-        discover()
         worker = None
         if settings.INPROCESS_WORKER:
+            # Commands send work by actor name (core.work): only a process that runs the jobs
+            # imports the actors, and with them the training and inference code.
+            discover()
             worker = dramatiq.Worker(dramatiq.get_broker(), worker_threads=settings.WORKER_THREADS)
             worker.start()
             # The in-process broker lost every message and lease of the process before this
