@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from core import leases
 from core.scheduler import periodic
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,6 @@ def recoverer(name: str) -> Callable[[Recoverer], Recoverer]:
 def sweep(*, lost_all: bool = False) -> dict[str, int]:
     """Run every recoverer once; what each sent again (a failing one is logged, -1)."""
     if lost_all:
-        from core import leases
-
         leases.forget_all()
         _sent.clear()
     forget_before = time.monotonic() - 2 * settings.RECOVERY_REQUEUE_AFTER_S

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.results import Results, coco_for
 from metrics import detection_confusion as det_confusion
+from metrics.coco_data import image_sizes
 from metrics.operating_point import (
     Score,
     ScoreThresholds,
@@ -29,7 +31,7 @@ from metrics.operating_point import (
     table_from_scores,
     threshold_tables,
 )
-from evaluation.results import Results, coco_for
+from metrics.tide import tide_from_result
 
 CURVE_POINTS = 200  # raw curve points sent per label; the best-F1 point is always among them
 TABLE_GRID = tuple(round(0.05 * i, 2) for i in range(20))  # thresholds 0.00 .. 0.95
@@ -167,8 +169,6 @@ def _detection_confusion(results: Results, iou: float, score: Score, low_iou: fl
 def _sizes(results: Results, iou_type: str) -> dict | None:
     if iou_type != "segm":
         return None
-    from metrics.coco_data import image_sizes
-
     return image_sizes(results.document["gt"])
 
 
@@ -316,8 +316,6 @@ def error_taxonomy(results: Results, iou: float, low_iou: float = DEFAULT_LOW_IO
                    iou_type: str = "bbox") -> dict[str, Any]:
     """TIDE's error types (classification, localisation, both, duplicate, background, missed)
     with counts and the AP gained by fixing each, overall and per label."""
-    from metrics.tide import tide_from_result
-
     _detection_only(results, "The error taxonomy")
     report = tide_from_result(coco_for(results, iou_type), iou_fg=iou, iou_bg=low_iou,
                               sizes=_sizes(results, iou_type))

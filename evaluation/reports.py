@@ -17,9 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from metrics.coco_data import image_sizes
-from metrics.operating_point import Score, ScoreThresholds, base_score
+from evaluation.analysis import confusion_view
 from evaluation.results import Results, coco_for
+from metrics import detection_confusion
+from metrics.coco_data import image_sizes
+from metrics.operating_point import (
+    Score,
+    ScoreThresholds,
+    base_score,
+    iou_index,
+    operating_point,
+    threshold_tables,
+)
 
 TOP_PREDICTIONS = 5
 WARN_UNDER_IMAGES = 100
@@ -76,8 +85,6 @@ def _map_at(result: Any, t: int) -> float:
 def _detection_metrics(results: Results, result: Any, iou: float, score: Score
                        ) -> dict[str, Any]:
     """The figures of one COCO evaluation (`result`: boxes or masks) at the operating point."""
-    from metrics.operating_point import iou_index, operating_point, threshold_tables
-
     point = operating_point(result, iou, score)
     tables = threshold_tables(result, iou)
     ap = result.per_category_ap
@@ -205,8 +212,6 @@ def badcase_page(results: Results, iou: float, score: Score, *, true_label: str 
     if results.is_classification:
         found = _classification_badcases(results, true_label, predicted_label, kind)
         return len(found), found[offset:None if limit is None else offset + limit]
-    from metrics import detection_confusion
-
     filters = {}
     for name, label in (("true_label", true_label), ("predicted_label", predicted_label)):
         if label is not None:
@@ -234,6 +239,4 @@ def confusion(results: Results, iou: float, score: Score, *, iou_type: str = "bb
               low_iou: float = 0.1) -> dict[str, Any]:
     """Rows truth, columns prediction, in `labels` order, with recall and image counts;
     `iou_type` "segm" matches masks (segmentation results only)."""
-    from evaluation.analysis import confusion_view
-
     return confusion_view(results, iou, score, low_iou=low_iou, iou_type=iou_type)
