@@ -24,6 +24,8 @@ from django.urls import get_resolver, get_urlconf
 from django.utils.deprecation import MiddlewareMixin
 from rest_framework.response import Response
 
+from core.error_shape import error_response
+
 API_PREFIX = "/api/"
 logger = logging.getLogger("django.request")
 
@@ -60,8 +62,6 @@ def refused(request: HttpRequest, exc: Exception) -> str:
 
 def django_error_response(request: HttpRequest, exc: Exception) -> HttpResponse | None:
     """The 4xx Django gives `exc` (None for any other exception), in the error shape."""
-    from core.exceptions import error_response  # it imports this module
-
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", 404)
     if isinstance(exc, PermissionDenied):

@@ -3,12 +3,14 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from core import crashes, dbconnections, errors
+from core.error_shape import error_body
+from core.error_shape import error_response as error_response  # where its importers look
 from core.errors import ApiError
 
 # DRF's own exceptions answer with the registry's codes (core.errors).
@@ -23,17 +25,6 @@ _DRF_CODES = {
     drf.UnsupportedMediaType: errors.UnsupportedMediaType.code,
     drf.Throttled: errors.Throttled.code,
 }
-
-
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
-    """The error shape of API.md."""
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
-
-
-def error_response(code: str, message: str, status: int,
-                   fields: dict | None = None) -> JsonResponse:
-    """A plain Django response in the API's error shape, for middleware and URL fallbacks."""
-    return JsonResponse(error_body(code, message, fields), status=status)
 
 
 def _flatten(detail: Any) -> list[str]:
