@@ -31,7 +31,8 @@ from core.tenancy import TenantAccess
 from core.work import Work
 from datasets import archive
 from datasets.aggregates import READY, UPLOADED, DatasetAggregate
-from datasets.corrections import Correction, Refused, rewrite
+from datasets.correction_rewrite import rewrite
+from datasets.corrections import Correction, Refused
 from datasets.events import (
     DatasetAnnotationCorrected,
     DatasetArchived,
