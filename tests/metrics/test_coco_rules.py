@@ -1,7 +1,6 @@
 """The rules of COCO evaluation that are easy to miss, each on a hand-made scene.
 
-Every test checks the rule's number and that pycocotools gives the same (see
-/work/shared/COCOEVAL.md for the rules).
+Every test checks the rule's number and that pycocotools gives the same.
 """
 
 import copy
