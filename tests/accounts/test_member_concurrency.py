@@ -5,33 +5,16 @@ the second command sees the first one's result; SQLite serialises every writer a
 thread has its own client and connection (closed at its end); a barrier makes them collide.
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from accounts.models import Membership
+from tests.concurrent import collide
 from tests.conftest import Api, add_member, sign_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 6
-
-
-def collide(calls: list) -> list:
-    """Send every request at once (a barrier), each thread with its own connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait(timeout=30)
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def request(api: Api, actor, action: str, target_membership: str):

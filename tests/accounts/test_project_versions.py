@@ -3,12 +3,10 @@ the project is now (retrying from the new head); a PATCH with `If-Match: "<versi
 only to that version and answers 409 version_conflict otherwise. The version is in the body and
 in the ETag header."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
+from tests.concurrent import collide
 from tests.conftest import Api
 
 
@@ -94,21 +92,6 @@ def test_the_schema_documents_if_match_and_the_etag(api):
 # --- concurrent PATCHes without a version, on PostgreSQL ---------------------------------------
 
 ROUNDS = 5
-
-
-def collide(calls: list) -> list:
-    """Send every request at once (a barrier), each thread with its own connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait(timeout=30)
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def patching(client: Api, url: str, change: dict):

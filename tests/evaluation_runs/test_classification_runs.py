@@ -10,8 +10,8 @@ from PIL import Image
 
 from billing.models import Meter
 from evaluation.actors import run_evaluation
-from metrics import classification
 from evaluation.models import Evaluation
+from metrics import classification
 from tests.evaluation_runs.conftest import DIGIT_LABELS
 
 REPORT_ROUTES = ("", "metrics/", "predictions/", "badcases/", "confusion/")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from billing.models import Meter
-from metrics import detection_confusion, operating_point
 from evaluation.models import Evaluation
 from eventlog.models import Event
+from metrics import detection_confusion, operating_point
 from tests.conftest import Api
 from tests.evaluation_runs.reports.conftest import (
     BASE,
