@@ -7,13 +7,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from billing import api as billing_api
 from billing import wallet
 from billing.models import ComputeSpec, Meter, PrepaidBalance, Wallet
 from core.pagination import CursorPagination
 from core.query_params import choice_param, text_param, uuid_param
+from core.request_body import valid
 
 
 class ComputeSpecOut(serializers.ModelSerializer):

@@ -1,14 +1,14 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts import api as accounts
+from accounts import views as accounts
 from billing import report_views, topup_views
 from billing import views as billing
 from core.health import HealthView
 from core.views import not_found
 from datasets import views as datasets
 from evaluation import views as evaluations
-from eventlog.api import EventFeedView
+from eventlog.views import EventFeedView
 from lineage import views as lineage
 from serving import views as services
 from tasklogs import views as tasklogs_views

@@ -11,12 +11,12 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.body_limits import TakesUploads
 from core.errors import DatasetIsArchived, DatasetNotReady, DatasetUnreadable, NotLatestVersion
 from core.pagination import CursorPagination
 from core.query_params import bool_param, choice_param, int_param, uuid_param
+from core.request_body import valid
 from datasets import commands
 from datasets.aggregates import STATES
 from datasets.corrections import Correction, Obj

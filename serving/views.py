@@ -26,7 +26,6 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import valid
 from accounts.authentication import BearerTokenAuthentication, SessionAuthentication
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import can
@@ -42,6 +41,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.query_params import choice_param, int_param
+from core.request_body import valid
 from eventlog.store import read_log
 from serving import commands, monitoring
 from serving.instance import lease_key as instance_lease_key

@@ -10,10 +10,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import valid
 from accounts.permissions import RoleAllows, tenant_access
 from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
 from core.query_params import choice_param, uuid_param
+from core.request_body import valid
 from tasks import commands
 from tasks.models import STATES, Task, TaskMetric, TaskTemplate, TrainedModel
 

@@ -166,7 +166,7 @@ def test_a_deep_json_prediction_body_is_a_malformed_request(api, tenant_a, monke
 @pytest.fixture
 def crashing_projects(monkeypatch):
     """The project list raises what no handler expects."""
-    from accounts.api import ProjectViews
+    from accounts.views import ProjectViews
 
     def crash(self):
         raise RuntimeError("a bad day")

@@ -63,7 +63,7 @@ def test_a_thread_that_ends_closes_its_connection():
 
 
 def test_a_full_pool_is_a_503_with_retry_after(api, tenant_a):
-    with mock.patch("accounts.api.ProjectListView.get_queryset", side_effect=_pool_timeout()):
+    with mock.patch("accounts.views.ProjectListView.get_queryset", side_effect=_pool_timeout()):
         response = api.as_(tenant_a).get("/api/v1/projects/")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"

@@ -23,6 +23,7 @@ from accounts.roles import ROLES
 from core import preconditions
 from core.errors import LastOwner, ProjectIsArchived, VersionConflict
 from core.query_params import bool_param
+from core.request_body import valid
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -114,14 +115,6 @@ class ProjectIn(serializers.Serializer):
 class ProjectPatch(ProjectIn):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-
-
-def valid(serializer_class: type[serializers.Serializer], request: Request,
-          **kwargs: object) -> dict:
-    """Validated input or a 400 with `fields` (raised by DRF, shaped by our handler)."""
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # --- views -------------------------------------------------------------------------------------
