@@ -7,14 +7,16 @@ is theirs to import.
     billing.api.heartbeat(meter.id)                             # while it runs
     billing.api.stop_resource(tenant_id, "task", task.id, reason="completed")
 
-    @billing.api.on_forced_stop("task")                         # billing stopped it itself:
-    def _(task_id: str, reason: str) -> None: ...               # insufficient_funds, vanished
+    stopped = billing.api.forced_stop(event)    # in the app's policy following MeterStopped:
+                                                # billing stopped it itself (insufficient_funds,
+                                                # vanished); None when its owner stopped it
 
 Settlement runs every BILLING_SETTLE_INTERVAL_S in the scheduler (billing.actors).
 """
 
 import uuid
 
+from billing.forced_stops import ForcedStop, forced_stop
 from billing.metering import (
     INSUFFICIENT_FUNDS,
     MODES,
@@ -22,7 +24,6 @@ from billing.metering import (
     PREPAID,
     VANISHED,
     heartbeat,
-    on_forced_stop,
     settle,
     settle_running,
     start,
@@ -32,8 +33,8 @@ from billing.metering import (
 from billing.models import ComputeSpec, Meter
 from core.errors import ValidationFailed
 
-__all__ = ["INSUFFICIENT_FUNDS", "MODES", "POSTPAID", "PREPAID", "VANISHED", "Meter",
-           "cheapest_spec", "heartbeat", "on_forced_stop", "settle", "settle_running", "spec",
+__all__ = ["INSUFFICIENT_FUNDS", "MODES", "POSTPAID", "PREPAID", "VANISHED", "ForcedStop",
+           "Meter", "cheapest_spec", "forced_stop", "heartbeat", "settle", "settle_running", "spec",
            "start", "stop", "stop_resource"]
 
 

@@ -10,12 +10,11 @@ import logging
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from billing.events import (
@@ -39,31 +38,6 @@ MODES = (POSTPAID, PREPAID)
 INSUFFICIENT_FUNDS = "insufficient_funds"
 VANISHED = "vanished"
 SETTLEMENT_CHUNK = 1000  # meters per transaction: at most ~3 events each, under 4096
-
-# resource_type -> what to call when billing itself stops a resource (funds, vanished).
-StopHandler = Callable[[str, str], None]
-_stop_handlers: dict[str, StopHandler] = {}
-
-
-def on_forced_stop(resource_type: str) -> Callable[[StopHandler], StopHandler]:
-    """Register `fn(resource_id, reason)`, called after commit when billing stops a resource."""
-
-    def register(fn: StopHandler) -> StopHandler:
-        _stop_handlers[resource_type] = fn
-        return fn
-
-    return register
-
-
-def _notify_forced_stop(meter: Meter, reason: str) -> None:
-    handler = _stop_handlers.get(meter.resource_type)
-    if handler is None:
-        log.warning("no stop handler for %s %s (stopped by billing: %s)",
-                    meter.resource_type, meter.resource_id, reason)
-        return
-    resource_id = meter.resource_id
-    transaction.on_commit(lambda: handler(resource_id, reason))
-
 
 class _Book:
     """A locked wallet's money while events are worked out, before they are appended: the
@@ -219,11 +193,9 @@ def settle(tenant_id: object, meter_id: object, at: datetime | None = None) -> M
 
 
 def _settle_locked(w: LockedWallet, meter: Meter, at: datetime) -> None:
-    events, forced = _advance(_Book(w), meter, _elapsed_seconds(meter, at, final=False), at,
-                              stop_reason=None)
-    w.append(*events)
-    if forced is not None:
-        _notify_forced_stop(meter, forced)
+    events, _ = _advance(_Book(w), meter, _elapsed_seconds(meter, at, final=False), at,
+                         stop_reason=None)
+    w.append(*events)  # a forced stop's MeterStopped is what the resource's app follows
 
 
 def stop(tenant_id: object, meter_id: object, reason: str = "completed",
@@ -302,8 +274,6 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
                 outcome = "settled" if forced is None else "stopped_short"
             events += more
             counts[outcome] += 1
-            if forced is not None:
-                _notify_forced_stop(meter, forced)
         w.append(*events)  # one append per tenant: one version check, one insert
         return counts
 

@@ -11,5 +11,5 @@ class EvaluationConfig(AppConfig):
     verbose_name = "Evaluations"
 
     def ready(self) -> None:
-        """Register the event types, projections and hooks."""
-        from evaluation import events, hooks, projections  # noqa: F401  (registers them)
+        """Register the event types, projections and policies."""
+        from evaluation import events, policies, projections  # noqa: F401  (registers them)

@@ -10,5 +10,5 @@ class ServingConfig(AppConfig):
     verbose_name = "Prediction services"
 
     def ready(self) -> None:
-        """Register the event types, projections and hooks."""
-        from serving import events, hooks, projections  # noqa: F401  (registers them)
+        """Register the event types, projections and policies."""
+        from serving import events, policies, projections  # noqa: F401  (registers them)

@@ -19,6 +19,11 @@ def trained_model(tenant_id: object, model_id: object, field: str = "model") -> 
     return model
 
 
+def task(tenant_id: object, task_id: object) -> Task | None:
+    """The tenant's task, or None."""
+    return Task.objects.for_tenant(tenant_id).filter(id=task_id).first()
+
+
 def task_lineage(tenant_id: uuid.UUID | str, task_id: uuid.UUID | str) -> TaskLineage | None:
     """The tenant's task version with its datasets, configuration and model; None when the
     tenant has no such task."""

@@ -6,4 +6,4 @@ class TasksConfig(AppConfig):
     verbose_name = "Training tasks"
 
     def ready(self) -> None:
-        from tasks import billing_hooks, events, projections  # noqa: F401  (registers them)
+        from tasks import events, policies, projections  # noqa: F401  (registers them)

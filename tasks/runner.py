@@ -29,7 +29,7 @@ from core.nodes import node_name
 from eventlog.aggregates import retry_on_conflict
 from eventlog.models import Event
 from eventlog.store import Stream, append
-from tasks import artifacts, signals
+from tasks import artifacts
 from tasks.aggregates import TaskAggregate
 from tasks.commands import RESOURCE_TYPE
 from tasks.events import (
@@ -240,8 +240,6 @@ def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
     TaskLease.objects.filter(task_id=task.id, attempt=attempt).delete()
     if settings.TASK_LOGS_PERSIST:
         tasklogs.persist(task.tenant_id, task.id)
-    if isinstance(ending, TaskSucceeded):
-        signals.model_trained.send(sender=Task, task=task, model_id=ending.model_id)
     close_old_connections()
     return {TaskSucceeded: "succeeded", TaskStopped: "stopped"}.get(type(ending), "failed")
 

@@ -6,12 +6,14 @@ would then take messages of a queue first declared in a later test, and never ru
 """
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import dramatiq
 from dramatiq.broker import Broker
 
 from core.actors import discover
+from eventlog import policies
 
 
 @contextlib.contextmanager
@@ -24,9 +26,26 @@ def stub_worker(threads: int = 2, timeout_ms: int = 50) -> Iterator[Broker]:
     broker.flush_all()
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
     worker.start()
+    # `make run` follows the policies in its scheduler thread; so does this worker.
+    done = threading.Event()
+    follower = threading.Thread(target=_follow_policies, args=(done,), daemon=True)
+    follower.start()
     try:
         yield broker
     finally:
+        done.set()
+        follower.join()
         worker.stop()
         broker.middleware[:] = [m for m in broker.middleware
                                 if getattr(m, "worker", None) is not worker]
+
+
+def _follow_policies(done: threading.Event, every_s: float = 0.05) -> None:
+    from django.db import connection
+
+    try:
+        while not done.is_set():
+            policies.follow_all()
+            done.wait(every_s)
+    finally:
+        connection.close()

@@ -46,6 +46,7 @@ from hypothesis.stateful import (
 
 from accounts.models import Tenant
 from billing import ledger, metering, wallet
+from billing.forced_stops import forced_stop
 from billing.models import (
     ComputeSpec,
     LedgerEntry,
@@ -60,16 +61,20 @@ from billing.projections import WalletBook
 from core.errors import InsufficientFunds
 from eventlog.models import Event
 from eventlog.projections import rebuild
-from eventlog.store import load_stream
+from eventlog.store import load_stream, recorded
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 US = 1_000_000  # microseconds a second
 PRICES = [1, 7, 100, 250, 3600, 7200]  # what staff may change a spec's price to mid-run
 SPECS = {"gpu": 3600, "cpu": 100}
 RESOURCE = "billing-invariants"
-NOTIFIED: list[tuple[str, str]] = []  # what billing told the owner of RESOURCE after commit
-metering.on_forced_stop(RESOURCE)(lambda resource_id, reason: NOTIFIED.append(
-    (resource_id, reason)))
+
+
+def notified(tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The forced stops of RESOURCE that its owner's policy follows (MeterStopped in the log)."""
+    rows = Event.objects.filter(tenant_id=tenant_id, type="MeterStopped").order_by("position")
+    stops = [forced_stop(recorded(row)) for row in rows]
+    return [(s.resource_id, s.reason) for s in stops if s and s.resource_type == RESOURCE]
 
 
 def when(us: int) -> datetime:
@@ -304,7 +309,6 @@ class WalletMachine(RuleBasedStateMachine):
         self.now = 0
         self.resources = 0
         self.notices: list[tuple[str, str]] = []  # the forced stops the owner must hear of
-        NOTIFIED.clear()
 
     @property
     def tid(self) -> uuid.UUID:
@@ -506,7 +510,7 @@ class WalletMachine(RuleBasedStateMachine):
                 mm.prepaid_value, mm.postpaid_from, mm.price), mm
         assert len(seen["meters"]) == len(m.meters)
         if not self.rollback:  # after commit only: inside a rolled-back savepoint, never
-            assert self.notices == NOTIFIED
+            assert self.notices == notified(self.tid)
         hours = {b.spec_id: (b.seconds, b.value) for b in seen["balances"]}
         for name, (seconds, value) in m.hours.items():
             assert hours.get(self.specs[name].id, (0, 0)) == (seconds, value)

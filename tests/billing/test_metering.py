@@ -6,6 +6,8 @@ from billing import api as billing
 from billing import wallet
 from billing.models import LedgerEntry, Meter, Posting, UsageRecord
 from core.errors import AlreadyMetered, InsufficientFunds
+from eventlog.models import Event
+from eventlog.store import recorded
 
 from .conftest import at, fund
 
@@ -64,19 +66,19 @@ def test_short_postpaid_start_is_402_naming_the_shortfall_and_writes_nothing(ten
     assert state(tenant_a.tenant_id) == (7_199, 0, 7_199)
 
 
-def test_running_out_of_funds_stops_the_resource_and_tells_its_owner(
-        tenant_a, gpu, django_capture_on_commit_callbacks):
-    stopped = []
-    billing.on_forced_stop("test-resource")(lambda rid, reason: stopped.append((rid, reason)))
+def test_running_out_of_funds_stops_the_resource_and_tells_its_owner(tenant_a, gpu):
     fund(tenant_a.tenant_id, 7_500)
     meter = billing.start(tenant_a.tenant_id, resource_type="test-resource", resource_id="r1",
                           spec=gpu, mode="postpaid", at=at(0))
     run = billing.settle_running(at=at(200), tenant_ids=[tenant_a.tenant_id])
     assert (run.settled, run.stopped_short) == (1, 0)  # 200 charged, 200 re-frozen: 100 left
     billing.heartbeat(meter.id, at=at(400))
-    with django_capture_on_commit_callbacks(execute=True):
-        run = billing.settle_running(at=at(500), tenant_ids=[tenant_a.tenant_id])
-    assert run.stopped_short == 1 and stopped == [("r1", "insufficient_funds")]
+    run = billing.settle_running(at=at(500), tenant_ids=[tenant_a.tenant_id])
+    # The owner's policy follows MeterStopped and learns the resource and the reason from it.
+    stops = [billing.forced_stop(recorded(row)) for row in Event.objects.filter(
+        tenant_id=tenant_a.tenant_id, type="MeterStopped")]
+    assert run.stopped_short == 1 and stops == [
+        billing.ForcedStop("test-resource", "r1", "insufficient_funds")]
     meter.refresh_from_db()
     assert (meter.state, meter.stop_reason, meter.charged, meter.frozen) == (
         "stopped", "insufficient_funds", 500, 0)

@@ -12,6 +12,7 @@ from billing.models import Meter
 from evaluation import runner
 from evaluation.actors import run_evaluation
 from evaluation.models import Evaluation
+from eventlog import policies
 from eventlog.models import Event
 
 
@@ -53,6 +54,7 @@ def test_running_out_of_funds_stops_a_queued_evaluation(api, tenant_a, classifie
     with django_capture_on_commit_callbacks(execute=True):
         outcome = billing.settle_running(at=timezone.now() + timedelta(hours=2),
                                tenant_ids=[tenant_a.tenant_id])
+        policies.follow_all()  # what the scheduler does next: evaluations follow MeterStopped
     assert outcome.stopped_short == 1, outcome
 
     meter = Meter.objects.for_tenant(tenant_a.tenant_id).get(resource_id=created["id"])
