@@ -10,8 +10,7 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedManager
+from accounts.api import TenantScopedManager
 
 
 class ComputeSpec(models.Model):
@@ -40,7 +39,7 @@ class ComputeSpec(models.Model):
 class Wallet(models.Model):
     """A tenant's money: `available` + `frozen` = balance. One row per opened wallet stream."""
 
-    tenant = models.OneToOneField(Tenant, primary_key=True, on_delete=models.CASCADE,
+    tenant = models.OneToOneField("accounts.Tenant", primary_key=True, on_delete=models.CASCADE,
                                   db_constraint=False)
     currency = models.CharField(max_length=3)
     available = models.BigIntegerField(default=0)
@@ -66,7 +65,7 @@ class Meter(models.Model):
     RUNNING, STOPPED = "running", "stopped"
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=64)
     project_id = models.UUIDField(null=True)
@@ -106,7 +105,7 @@ class PrepaidBalance(models.Model):
     """Unused prepaid seconds of one spec and the money they are worth."""
 
     id = models.CharField(primary_key=True, max_length=80)  # "<tenant>:<spec>"
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     spec_id = models.UUIDField()
     spec_name = models.CharField(max_length=64)
     seconds = models.BigIntegerField(default=0)
@@ -123,7 +122,7 @@ class LedgerEntry(models.Model):
     """One money-moving event; its postings add up to zero."""
 
     position = models.BigIntegerField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     event_type = models.CharField(max_length=40)
     meter_id = models.UUIDField(null=True)
     memo = models.CharField(max_length=300, blank=True, default="")
@@ -146,7 +145,7 @@ class Posting(models.Model):
     id = models.BigIntegerField(primary_key=True)  # entry position * 8 + leg
     entry = models.ForeignKey(LedgerEntry, on_delete=models.CASCADE, related_name="postings",
                               db_constraint=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     account = models.CharField(max_length=32)
     amount = models.BigIntegerField()
     recorded_at = models.DateTimeField()
@@ -166,7 +165,7 @@ class UsageRecord(models.Model):
     """Usage charged by one settlement (money, or prepaid hours drawn), for finance reports."""
 
     position = models.BigIntegerField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     meter_id = models.UUIDField()
     resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=64)
@@ -193,7 +192,7 @@ class Topup(models.Model):
     PENDING, PAID, FAILED = "pending", "paid", "failed"
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     state = models.CharField(max_length=8, default=PENDING)

@@ -23,8 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Tenant
-from accounts.permissions import IsTenantMember, RoleAllows, tenant_access
+from accounts.api import IsTenantMember, RoleAllows, tenant, tenant_access
 from billing import reports
 from billing.models import LedgerEntry
 from core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -88,7 +87,7 @@ def tenant_scope(request: Request, *, allow_all: bool = True) -> list[uuid.UUID]
     except ValueError:
         raise ValidationFailed("tenant must be a tenant id or 'all'.",
                                fields={"tenant": ["Not a tenant id."]}) from None
-    if not Tenant.objects.filter(pk=tenant_id).exists():
+    if tenant(tenant_id) is None:
         raise NotFound("Tenant not found.")
     return [tenant_id]
 

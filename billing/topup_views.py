@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import RoleAllows, tenant_access
+from accounts.api import RoleAllows, tenant_access
 from billing import topups
 from billing.models import Topup
 

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import RoleAllows, tenant_access
+from accounts.api import RoleAllows, tenant_access
 from billing import api as billing_api
 from billing import wallet
 from billing.models import ComputeSpec, Meter, PrepaidBalance, Wallet

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from accounts.roles import can
+from accounts.api import can
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import live_access, signin_limit
-from accounts.authentication import access_for_session_user
+from accounts.api import access_for_session_user
 from accounts.models import Membership, Tenant
 from console import nav
 from core.errors import InvalidCredentials, Throttled

@@ -13,7 +13,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from accounts.models import Project
+from accounts.api import open_project
 from core import context, leases
 from core.broker import CPU_QUEUE
 from core.errors import (
@@ -80,9 +80,7 @@ def _require_upload_size(upload: File) -> None:
 
 
 def _require_project(tenant_id: uuid.UUID, project_id: object) -> None:
-    found = Project.objects.for_tenant(tenant_id).filter(pk=project_id,
-                                                         archived_at__isnull=True).exists()
-    if not found:
+    if open_project(tenant_id, project_id) is None:
         raise ValidationFailed("The project does not exist in this tenant; pick one of yours.",
                                fields={"project": ["Project not found."]})
 

@@ -5,8 +5,7 @@ from typing import Self
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedQuerySet
+from accounts.api import TenantScopedQuerySet
 from datasets.aggregates import STATES, UPLOADED
 
 
@@ -32,7 +31,7 @@ class Dataset(models.Model):
     FORMATS = ("folders", "coco", "voc")
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     project = models.UUIDField(null=True, blank=True)
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=[(k, k) for k in KINDS])
@@ -74,7 +73,7 @@ class DatasetCorrection(models.Model):
     """One corrected image (DatasetAnnotationCorrected), on the version the correction made."""
 
     position = models.BigIntegerField(primary_key=True)  # the event's position in the log
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     dataset = models.UUIDField()  # the version it made
     origin = models.UUIDField()  # the first version of the line
     version = models.PositiveIntegerField()

@@ -22,7 +22,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw
 
-from accounts.models import Tenant
+from accounts.api import TenantRef, ensure_tenant
 from datasets import commands
 from datasets.models import Dataset
 
@@ -156,11 +156,9 @@ def samples() -> list[Sample]:
     ]
 
 
-def platform_tenant() -> Tenant:
+def platform_tenant() -> TenantRef:
     """The tenant that owns the built-in samples (created on first use; nobody signs in)."""
-    tenant, _ = Tenant.objects.get_or_create(id=PLATFORM_TENANT_ID,
-                                             defaults={"name": PLATFORM_TENANT_NAME})
-    return tenant
+    return ensure_tenant(PLATFORM_TENANT_ID, PLATFORM_TENANT_NAME)
 
 
 def seed_samples(*, images: int | None = None) -> list[Dataset]:

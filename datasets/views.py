@@ -11,7 +11,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import RoleAllows, tenant_access
+from accounts.api import RoleAllows, tenant_access
 from core.body_limits import TakesUploads
 from core.errors import DatasetIsArchived, DatasetNotReady, DatasetUnreadable, NotLatestVersion
 from core.pagination import CursorPagination

@@ -2,8 +2,7 @@
 
 from django.db import models
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedManager
+from accounts.api import TenantScopedManager
 
 STATES = ("queued", "running", "succeeded", "failed", "stopped", "interrupted")
 
@@ -12,7 +11,7 @@ class Evaluation(models.Model):
     """One evaluation run: a model on a dataset, its state, summary and metrics."""
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     project_id = models.UUIDField()
     model_id = models.UUIDField()
     task_id = models.UUIDField(null=True)  # the task that trained the model

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import RoleAllows, tenant_access
+from accounts.api import RoleAllows, tenant_access
 from core.errors import EvaluationNotRunning, EvaluationNotSucceeded, ValidationFailed
 from core.links import public_url
 from core.query_params import choice_param, int_param, uuid_param

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts.feed_rules import may_read
+from accounts.api import may_read
 from accounts.ws_auth import current_roles, recheck
 from core import json_bounds
 from eventlog.realtime import Subscriber, db, hubs

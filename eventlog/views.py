@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.feed_rules import hidden_events
+from accounts.api import hidden_events
 from eventlog.store import read_log
 
 

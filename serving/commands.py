@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from accounts.tokens import digest, new_secret
+from accounts.api import digest, new_secret
 from billing import api as billing
 from core import context
 from core.broker import SERVING_QUEUE

@@ -8,7 +8,7 @@ from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from accounts.tokens import digest
+from accounts.api import digest
 from core.tenancy import TenantAccess
 from serving.commands import KEY_PREFIX
 from serving.models import ServiceKey

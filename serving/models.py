@@ -3,8 +3,7 @@
 
 from django.db import models
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedManager
+from accounts.api import TenantScopedManager
 
 STATES = ("deploying", "running", "updating", "stopping", "stopped", "failed")
 
@@ -13,7 +12,7 @@ class Service(models.Model):
     """A published model: state, spec, billing, instances wanted."""
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     project_id = models.UUIDField()
     model_id = models.UUIDField()
     name = models.CharField(max_length=100)
@@ -49,7 +48,7 @@ class ServiceInstance(models.Model):
     """One instance of a service: a worker holding the model."""
 
     id = models.CharField(primary_key=True, max_length=48)  # "<service id>:<number>"
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     service_id = models.UUIDField(db_index=True)
     number = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=12)  # starting, ready, exited
@@ -70,7 +69,7 @@ class ServiceUpdate(models.Model):
     """An update record: the service moved from one model version to another."""
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     service_id = models.UUIDField(db_index=True)
     from_model_id = models.UUIDField()
     to_model_id = models.UUIDField()
@@ -88,7 +87,7 @@ class ServiceKey(models.Model):
     """The service's prediction key, stored as a digest (one per service; reissuing replaces)."""
 
     service_id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     prefix = models.CharField(max_length=16)
     digest = models.CharField(max_length=64, unique=True)
     issued_at = models.DateTimeField()
@@ -103,7 +102,7 @@ class ServiceMinute(models.Model):
     """Requests of one service in one minute: counts and a latency histogram (ms buckets)."""
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     service_id = models.UUIDField()
     minute = models.DateTimeField()
     requests = models.PositiveIntegerField(default=0)

@@ -26,9 +26,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.authentication import BearerTokenAuthentication, SessionAuthentication
-from accounts.permissions import RoleAllows, tenant_access
-from accounts.roles import can
+from accounts.api import (
+    BearerTokenAuthentication,
+    RoleAllows,
+    SessionAuthentication,
+    can,
+    tenant_access,
+)
 from core import leases
 from core.body_limits import TakesUploads
 from core.errors import (

@@ -2,8 +2,7 @@
 
 from django.db import models
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedManager
+from accounts.api import TenantScopedManager
 
 MAX_MESSAGE_CHARS = 10_000
 MAX_NODE_CHARS = 200
@@ -24,7 +23,7 @@ class LogLine(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # reads always name the task too, so no index of its own (one less to write per line)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False,
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False,
                                db_index=False)
     task_id = models.UUIDField()
     time = models.DateTimeField()

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.models import Project
+from accounts.api import open_project
 from billing import api as billing
 from core import context
 from core.broker import GPU_QUEUE
@@ -81,8 +81,7 @@ def create_task(access: TenantAccess, values: dict[str, Any], *, job: Task | Non
                 ) -> Task:
     """Create a task (a new job, or the next version of `job`) and queue it; 402 if short."""
     tenant_id = access.tenant_id
-    project = Project.objects.for_tenant(tenant_id).filter(
-        id=values["project"], archived_at__isnull=True).first()
+    project = open_project(tenant_id, values["project"])
     if project is None:
         raise _invalid("project", "No such project in this tenant.")
     scenario = values["scenario"]

@@ -7,8 +7,7 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Tenant
-from accounts.scoping import TenantScopedManager
+from accounts.api import TenantScopedManager
 
 STATES = ("queued", "running", "succeeded", "failed", "stopped", "interrupted")
 ACTIVE_STATES = ("queued", "running")
@@ -19,7 +18,7 @@ class Task(models.Model):
     """One version of a training job: its configuration, state and results."""
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     project_id = models.UUIDField()
     job_id = models.UUIDField()  # the first version's id: versions share it
     version = models.PositiveIntegerField()
@@ -78,7 +77,7 @@ class TaskMetric(models.Model):
     """One point of a metric series: a metric's value at the end of an epoch."""
 
     id = models.BigIntegerField(primary_key=True)  # event position * 64 + index
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     task_id = models.UUIDField()
     epoch = models.PositiveIntegerField()
     name = models.CharField(max_length=32)
@@ -97,7 +96,7 @@ class TrainedModel(models.Model):
     """A model a task produced: its artifact in storage, labels and metrics."""
 
     id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     project_id = models.UUIDField()
     task_id = models.UUIDField()
     version = models.PositiveIntegerField()
@@ -119,7 +118,7 @@ class TaskTemplate(models.Model):
     """A task's parameters saved for reuse (stream "task_template")."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_constraint=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
     name = models.CharField(max_length=100)
     parameters = models.JSONField(default=dict)
     source_task_id = models.UUIDField(null=True)

@@ -10,7 +10,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import RoleAllows, tenant_access
+from accounts.api import RoleAllows, tenant_access
 from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
 from core.query_params import choice_param, uuid_param
 from core.request_body import valid

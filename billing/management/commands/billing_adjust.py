@@ -5,7 +5,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Tenant
+from accounts.api import tenant as find_tenant
 from billing import wallet
 from billing.money import format_amount
 from core import context
@@ -26,9 +26,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         try:
-            tenant = Tenant.objects.get(id=uuid.UUID(str(options["tenant"])))
-        except (ValueError, Tenant.DoesNotExist):
-            raise CommandError(f"No tenant has id {options['tenant']!r}.") from None
+            tenant = find_tenant(uuid.UUID(str(options["tenant"])))
+        except ValueError:
+            tenant = None
+        if tenant is None:
+            raise CommandError(f"No tenant has id {options['tenant']!r}.")
         actor = f"staff:{options['actor'] or _os_user()}"
         try:
             with context.scope(actor=actor):
