@@ -58,6 +58,7 @@ def test_a_crash_before_commit_loses_the_reaction_and_the_checkpoint_together():
     stream = widget()
     append(stream, 0, [WidgetMade(size=1)])
     policy = PaintNewWidgets()
+    ProjectionCheckpoint.objects.create(name=policy.checkpoint_name, position=0)
     save = ProjectionCheckpoint.save
 
     def die(self, *args, **kwargs):  # the process dies after the reaction's append
