@@ -26,4 +26,5 @@ def schedule_catch_up() -> None:
 def follow_policies() -> None:
     """React to new events in the scheduler itself: one follower per deployment, in log order
     (a second one, should it run, waits for the checkpoint's row lock)."""
-    policies.follow_all()
+    if settings.EVENTLOG_POLICIES:
+        policies.follow_all()

@@ -277,6 +277,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Live stream: a client further behind than this is told to resync over REST.
 EVENTS_RESYNC_AFTER = env.int("EVENTS_RESYNC_AFTER", default=1000)
 EVENTS_POLL_INTERVAL_S = env.float("EVENTS_POLL_INTERVAL_S", default=1.0)
+# Whether the scheduler follows the policies (reactions such as the automatic evaluation) every
+# EVENTS_POLL_INTERVAL_S; false holds the reactions in the log until a follower runs them.
+EVENTLOG_POLICIES = env.bool("EVENTLOG_POLICIES", default=True)
 WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
 # An open websocket checks its credential this often (and at once when a token is revoked or a
 # member removed or given another role, in any web process).
