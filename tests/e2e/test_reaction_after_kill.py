@@ -1,0 +1,44 @@
+"""A reaction survives a kill between its trigger and itself (issue 17 item 5).
+
+`make run`'s shape: a task succeeds while the server follows no policies (EVENTLOG_POLICIES
+false, so the automatic evaluation waits in the log), the process is killed with SIGKILL, and
+the server that starts again on the same data evaluates the model exactly once.
+"""
+
+from .servers import Client, Processes, clean_env, manage, wait_for
+from .test_crash_recovery import FAST, events_of, trained_model, until
+from .test_training_flow import Deployment, funded_tenant, start_server
+
+
+def test_the_automatic_evaluation_after_a_kill_happens_once(tmp_path):
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="config.settings.local",
+                    DEBUG="false", **{**FAST, "TASK_AUTO_EVALUATE": "true"})
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "seed_specs")
+    processes = Processes(tmp_path)
+    try:
+        held = {**env, "EVENTLOG_POLICIES": "false"}
+        deployment = Deployment(start_server(held, processes), held, processes)
+        tenant = funded_tenant(deployment)
+        model = trained_model(deployment, tenant)
+        assert [e["type"] for e in events_of(tenant.api)].count("TaskSucceeded") == 1
+        assert tenant.api.get(f"/api/v1/evaluations/?model={model}")["results"] == []
+        processes.all[-1].kill_group()
+
+        (tmp_path / "after").mkdir()
+        after = Processes(tmp_path / "after")  # the killed process is no failure of these
+        try:
+            deployment = Deployment(start_server(env, after), env, after)
+            tenant.api = Client(deployment.base, tenant.api.token, after)
+            found = wait_for(
+                lambda: tenant.api.get(f"/api/v1/evaluations/?model={model}")["results"],
+                timeout=30, what="the automatic evaluation", processes=after)
+            evaluation = until(deployment, tenant.api, f"/api/v1/evaluations/{found[0]['id']}/",
+                               "succeeded", "failed", timeout=60)
+            assert evaluation["state"] == "succeeded" and evaluation["options"]["automatic"]
+            again = [e for e in events_of(tenant.api) if e["type"] == "EvaluationCreated"]
+            assert [e["data"]["model"] for e in again] == [model], again
+        finally:
+            after.stop_all()
+    finally:
+        processes.stop_all()
