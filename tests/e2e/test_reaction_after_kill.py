@@ -2,7 +2,8 @@
 
 `make run`'s shape: a task succeeds while the server follows no policies (EVENTLOG_POLICIES
 false, so the automatic evaluation waits in the log), the process is killed with SIGKILL, and
-the server that starts again on the same data evaluates the model exactly once.
+the server that starts again on the same data evaluates the model exactly once. Likewise a
+service whose meter billing stopped (the wallet emptied) is stopped exactly once.
 """
 
 from .servers import Client, Processes, clean_env, manage, wait_for
@@ -10,11 +11,16 @@ from .test_crash_recovery import FAST, events_of, trained_model, until
 from .test_training_flow import Deployment, funded_tenant, start_server
 
 
-def test_the_automatic_evaluation_after_a_kill_happens_once(tmp_path):
+def installed(tmp_path, **settings: str) -> dict[str, str]:
     env = clean_env(DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="config.settings.local",
-                    DEBUG="false", **{**FAST, "TASK_AUTO_EVALUATE": "true"})
+                    DEBUG="false", **{**FAST, **settings})
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "seed_specs")
+    return env
+
+
+def test_the_automatic_evaluation_after_a_kill_happens_once(tmp_path):
+    env = installed(tmp_path, TASK_AUTO_EVALUATE="true")
     processes = Processes(tmp_path)
     try:
         held = {**env, "EVENTLOG_POLICIES": "false"}
@@ -38,6 +44,45 @@ def test_the_automatic_evaluation_after_a_kill_happens_once(tmp_path):
             assert evaluation["state"] == "succeeded" and evaluation["options"]["automatic"]
             again = [e for e in events_of(tenant.api) if e["type"] == "EvaluationCreated"]
             assert [e["data"]["model"] for e in again] == [model], again
+        finally:
+            after.stop_all()
+    finally:
+        processes.stop_all()
+
+
+def test_a_forced_stop_after_a_kill_happens_once(tmp_path):
+    env = installed(tmp_path, BILLING_SETTLE_INTERVAL_S="1")
+    processes = Processes(tmp_path)
+    try:
+        held = {**env, "EVENTLOG_POLICIES": "false"}
+        deployment = Deployment(start_server(held, processes), held, processes)
+        tenant = funded_tenant(deployment)
+        api = tenant.api
+        service = api.ok("POST", "/api/v1/services/", {
+            "model": trained_model(deployment, tenant), "name": "digits",
+            "spec": tenant.spec["id"], "billing_mode": "postpaid", "instances": 1}, status=201)
+        path = f"/api/v1/services/{service['id']}/"
+        until(deployment, api, path, "running")
+        available = api.get("/api/v1/billing/wallet/")["available"]
+        manage(env, "billing_adjust", "--tenant", tenant.id, "--amount", str(-available),
+               "--reason", "e2e: empty the wallet", "--actor", "e2e@example.com")
+        wait_for(lambda: [m for m in api.get(
+            f"/api/v1/billing/meters/?resource_id={service['id']}")["results"]
+            if m["stop_reason"] == "insufficient_funds"], timeout=30,
+            what="billing to stop the service's meter", processes=processes)
+        assert api.get(path)["state"] == "running"  # the reaction waits in the log
+        processes.all[-1].kill_group()
+
+        (tmp_path / "after").mkdir()
+        after = Processes(tmp_path / "after")
+        try:
+            deployment = Deployment(start_server(env, after), env, after)
+            tenant.api = api = Client(deployment.base, api.token, after)
+            stopped = until(deployment, api, path, "stopped", "failed", timeout=60)
+            assert stopped["stop_reason"] == "insufficient_funds", stopped
+            requests = [e for e in events_of(api) if e["stream_id"] == service["id"]
+                        and e["type"] == "ServiceStopRequested"]
+            assert [e["data"]["reason"] for e in requests] == ["insufficient_funds"], requests
         finally:
             after.stop_all()
     finally:
