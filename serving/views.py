@@ -53,7 +53,7 @@ from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
 from serving.models import STATES, Service, ServiceInstance, ServiceUpdate
 from serving.pixels import too_many_pixels
 from serving.transport import encode_image, transport
-from tasklogs.views import LOG_SCHEMA, TaskLogView
+from tasklogs.api import LOG_SCHEMA, LogView
 
 
 class ServiceIn(serializers.Serializer):
@@ -246,7 +246,7 @@ class ServiceEventsView(ServiceViews, generics.GenericAPIView):
                          "next_after": events[-1].position if events else after})
 
 
-class ServiceLogView(TaskLogView):
+class ServiceLogView(LogView):
     """The logs of the service's instances (same filters as task logs)."""
 
     resource = "service"

@@ -1,5 +1,5 @@
 """What other apps may call: write a task's log lines, capture `logging` into them, purge old
-lines, persist a task's log to object storage.
+lines, persist a task's log to object storage; and the log endpoint's view, to subclass.
 
 The log store is not the event log: lines are plain rows, purged after the retention period.
 """
@@ -24,8 +24,12 @@ from django.utils import timezone
 
 from tasklogs import queries
 from tasklogs.models import MAX_MESSAGE_CHARS, MAX_NODE_CHARS, Level, LogLine
+from tasklogs.views import LOG_SCHEMA, LogView
 
-__all__ = ["LogCapture", "LogLineIn", "capture", "persist", "persist_key", "purge", "write"]
+# LogView and LOG_SCHEMA (HTTP, from tasklogs.views): the log endpoint of another owner of log
+# lines (a service) subclasses LogView and names its owner; the filters and shapes stay one.
+__all__ = ["LOG_SCHEMA", "LogCapture", "LogLineIn", "LogView", "capture", "persist",
+           "persist_key", "purge", "write"]
 
 INSERT_BATCH = 500
 PURGE_BATCH = 10_000

@@ -143,16 +143,17 @@ LOG_SCHEMA = extend_schema(
 )
 
 
-class TaskLogView(APIView):
-    """Every member may read the logs of the tenant's tasks (resource "task", view)."""
+class LogView(APIView):
+    """The logs of one owner (a task, a service): a subclass names the owner's `resource` (its
+    role permission, its 404) and says whether the owner is the caller's tenant's."""
 
-    resource = "task"
+    resource = ""
     permission_classes = [RoleAllows]
     content_negotiation_class = FormatParamNegotiation
 
     def owner_exists(self, tenant_id: object, pk: str) -> bool:
-        """The task whose logs these are is the caller's tenant's."""
-        return Task.objects.for_tenant(tenant_id).filter(id=pk).exists()
+        """The owner whose logs these are is the caller's tenant's."""
+        raise NotImplementedError
 
     @LOG_SCHEMA
     def get(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
@@ -167,3 +168,13 @@ class TaskLogView(APIView):
         found = queries.page(tenant_id, pk, wanted, query.validated_data["limit"])
         return Response({"results": [line_out(line) for line in found.lines],
                          "next_after": found.next_after})
+
+
+class TaskLogView(LogView):
+    """Every member may read the logs of the tenant's tasks (resource "task", view)."""
+
+    resource = "task"
+
+    def owner_exists(self, tenant_id: object, pk: str) -> bool:
+        """The task whose logs these are is the caller's tenant's."""
+        return Task.objects.for_tenant(tenant_id).filter(id=pk).exists()
