@@ -42,6 +42,7 @@ def test_the_user_stops_a_queued_evaluation_and_its_meter_stops(api, funded, cla
     assert again.json()["error"]["code"] == "evaluation_not_running"
 
 
+@pytest.mark.django_db(transaction=True)  # the follower reads committed events only
 def test_running_out_of_funds_stops_a_queued_evaluation(api, tenant_a, classifier,
                                                        digits_dataset, cpu_spec, settings,
                                                        django_capture_on_commit_callbacks):
