@@ -48,6 +48,7 @@ class Policy:
     event_types: ClassVar[set[str]]
 
     def react(self, event: RecordedEvent) -> None:
+        """Call the app's command for one event (inside the follower's transaction)."""
         raise NotImplementedError
 
     @property
