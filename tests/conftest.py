@@ -5,6 +5,9 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -130,3 +133,26 @@ def project_of_a(api: Api, tenant_a: Account) -> dict:
                                       format="json")
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def console_session(account: Account) -> SessionStore:
+    """A signed-in console session of the account's user, as the sign-in page makes one."""
+    from accounts.models import User
+
+    user = User.objects.get(pk=account.user_id)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session
+
+
+@pytest.fixture
+def limit_of_three(settings):
+    """Three failed sign-ins lock an account, on a clean cache."""
+    settings.SIGNIN_FAILURE_LIMIT = 3
+    settings.SIGNIN_LOCKOUT_S = 600
+    cache.clear()
+    yield
+    cache.clear()

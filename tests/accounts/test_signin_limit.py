@@ -7,19 +7,9 @@ count. Unknown emails are counted the same way, so the answers say nothing about
 
 import uuid
 
-import pytest
 from django.core.cache import cache
 
 TOKEN = "/api/v1/auth/token/"
-
-
-@pytest.fixture
-def limit_of_three(settings):
-    settings.SIGNIN_FAILURE_LIMIT = 3
-    settings.SIGNIN_LOCKOUT_S = 600
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def sign_in(api, email: str, password: str, address: str):

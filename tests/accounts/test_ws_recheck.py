@@ -3,7 +3,6 @@
 import uuid
 
 import pytest
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
@@ -15,7 +14,7 @@ from accounts.ws_auth import (
     current_roles,
     recheck,
 )
-from tests.conftest import add_member
+from tests.conftest import add_member, console_session
 
 
 def credential_of(account, **overrides) -> SocketCredential:
@@ -27,13 +26,7 @@ def credential_of(account, **overrides) -> SocketCredential:
 
 
 def session_for(account) -> str:
-    user = User.objects.get(pk=account.user_id)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
+    return console_session(account).session_key
 
 
 @pytest.mark.django_db

@@ -1,17 +1,6 @@
 """The console's sign-in shares the API's per-account limit on failed sign-ins."""
 
-import pytest
-from django.core.cache import cache
 from django.test import Client
-
-
-@pytest.fixture
-def limit_of_three(settings):
-    settings.SIGNIN_FAILURE_LIMIT = 3
-    settings.SIGNIN_LOCKOUT_S = 600
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def post(email: str, password: str, address: str, forwarded: str = ""):

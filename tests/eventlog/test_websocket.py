@@ -9,14 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection, transaction
 
-from accounts.models import User
 from config.asgi import application
 from eventlog import realtime
 from eventlog.store import append, read_log
+from tests.conftest import console_session
 from tests.eventlog.helpers import WidgetMade, append_closing, widget
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -191,16 +189,7 @@ async def test_single_use_ticket(channel_layer, tenant_a, api):
 
 
 async def test_session_cookie_needs_a_matching_origin(channel_layer, tenant_a):
-    def make_session() -> str:
-        user = User.objects.get(pk=tenant_a.user_id)
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        return session.session_key
-
-    key = await sync_to_async(make_session)()
+    key = (await sync_to_async(console_session)(tenant_a)).session_key
     cookie = (b"cookie", f"sessionid={key}".encode())
     host = (b"host", b"console.example.com")
     same = socket(headers=[cookie, host, (b"origin", b"https://console.example.com")])

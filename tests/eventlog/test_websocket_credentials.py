@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
-from accounts.models import User
 from accounts.ws_auth import CLOSE_CREDENTIAL_REVOKED, CLOSE_NOT_A_MEMBER
 from config.asgi import application
 from eventlog import realtime
-from tests.conftest import add_member
+from tests.conftest import add_member, console_session
 from tests.console.test_views import signed_in
 from tests.eventlog.money_world import write_money_events
 from tests.eventlog.test_websocket import positions, receive_messages, write
@@ -167,16 +164,7 @@ async def test_the_nudge_crosses_processes_through_redis(api, tenant_a, settings
 async def test_signing_out_closes_a_session_socket(tenant_a, settings):
     settings.WS_AUTH_RECHECK_S = 0.2  # signing out sends no nudge: the timer finds it
 
-    def make_session() -> SessionStore:
-        user = User.objects.get(pk=tenant_a.user_id)
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        return session
-
-    session = await sync_to_async(make_session)()
+    session = await sync_to_async(console_session)(tenant_a)
     comm = WebsocketCommunicator(application, "/ws/v1/events/", headers=[
         (b"cookie", f"sessionid={session.session_key}".encode()),
         (b"host", b"console.example.com"), (b"origin", b"https://console.example.com")])
