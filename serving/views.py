@@ -47,7 +47,7 @@ from core.errors import (
 from core.query_params import choice_param, int_param
 from core.request_body import valid
 from eventlog.store import read_log
-from serving import commands, monitoring
+from serving import commands, gateway, monitoring
 from serving.instance import lease_key as instance_lease_key
 from serving.keys import ServiceKeyAccess, ServiceKeyAuthentication
 from serving.models import STATES, Service, ServiceInstance, ServiceUpdate
@@ -346,6 +346,7 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
     permission_classes = [MayPredict]
     throttle_classes: list = []  # overload is measured by the queue, answered 429 below
     refuses = (ServiceNotRunning,)
+    served_by_gateway = True  # config.asgi hands Bearer predictions to the gateway directly
 
     @staticmethod
     def upload_limit() -> int:
@@ -355,15 +356,11 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
         """The gateway's view, carrying this class (drf-spectacular documents it from `cls`)."""
-        from serving import gateway
-
         return gateway.view(cls, initkwargs)
 
     @extend_schema(request=None, responses={200: dict})
     def post(self, request: Request, pk: str) -> Any:
         """Queue the image for an instance and answer with its predictions."""
-        from serving import gateway
-
         return async_to_sync(gateway.answer)(type(self), request._request, pk)
 
     def accept(self, request: HttpRequest, pk: str, request_id: str
