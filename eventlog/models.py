@@ -53,3 +53,28 @@ class ProjectionCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.position}"
+
+
+class PolicyDeadLetter(models.Model):
+    """An event a policy gave up reacting to after EVENTLOG_POLICY_MAX_ATTEMPTS failures in a
+    row: the policy went on past it, and an operator retries or dismisses it
+    (`manage.py policies`). Bookkeeping beside the log, like the checkpoints."""
+
+    policy = models.CharField(max_length=100)
+    position = models.BigIntegerField()
+    tenant_id = models.UUIDField()
+    stream_type = models.CharField(max_length=64)
+    stream_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=100)
+    error = models.TextField()
+    attempts = models.PositiveIntegerField()
+    failed_at = models.DateTimeField(default=timezone.now)
+    resolution = models.CharField(max_length=16, blank=True)  # "", "retried", "dismissed"
+    resolved_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["policy", "position"],
+                                               name="eventlog_dead_letter_once")]
+
+    def __str__(self) -> str:
+        return f"{self.policy} gave up on event {self.position}"
