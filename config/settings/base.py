@@ -1,5 +1,6 @@
 """Settings shared by every environment; each external part is one variable with a default."""
 
+import contextlib
 import ipaddress
 from pathlib import Path
 
@@ -146,8 +147,11 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing one even when unused
+# Collected files (console, API docs) belong to the install, not to DATA_DIR: the image collects
+# them at build time, and scratch space mounted over DATA_DIR must not hide them.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))).resolve()
+with contextlib.suppress(OSError):  # a read-only install keeps what the build collected
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
 # WhiteNoise serves static files (the API docs' assets) from the app itself; without a
 # collectstatic run (make run, tests) it finds them in the installed apps.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
@@ -183,6 +187,9 @@ if S3_BUCKET:
                 "querystring_expire": env.int("S3_SIGNED_URL_TTL_S", default=300),
                 "file_overwrite": False,
                 "signature_version": "s3v4",  # AWS retired SigV2 signed URLs
+                # "path" for servers reached by a plain hostname (compose's seaweedfs:8333),
+                # where bucket.host would not resolve; empty lets boto3 choose.
+                "addressing_style": env.str("S3_ADDRESSING_STYLE", default="") or None,
             },
         },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

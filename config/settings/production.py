@@ -46,6 +46,10 @@ if _public.scheme not in ("http", "https") or not _public.netloc or _public.path
         "PUBLIC_URL must be set in production to where clients reach the platform, scheme and "
         "host only (e.g. https://automl.example.com): links in API answers are built on it.")
 
+# The console posts forms from PUBLIC_URL; that origin is trusted unless the list is given.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[]) or [
+    f"{_public.scheme}://{_public.netloc}"]
+
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)  # collectstatic ran
 # HTTPS: secure defaults. Whether a request came over HTTPS is the scheme uvicorn saw, or the
 # X-Forwarded-Proto of a TRUSTED_PROXIES peer (`manage.py serve`): Django's own
