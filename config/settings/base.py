@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "datasets",
+    "modelregistry",
     "tasks",
     "evaluation",
     "tasklogs",
@@ -287,6 +288,8 @@ EVENTS_POLL_INTERVAL_S = env.float("EVENTS_POLL_INTERVAL_S", default=1.0)
 # Whether the scheduler follows the policies (reactions such as the automatic evaluation) every
 # EVENTS_POLL_INTERVAL_S; false holds the reactions in the log until a follower runs them.
 EVENTLOG_POLICIES = env.bool("EVENTLOG_POLICIES", default=True)
+# Failures in a row on one event before a policy records it as a dead letter and goes on.
+EVENTLOG_POLICY_MAX_ATTEMPTS = env.int("EVENTLOG_POLICY_MAX_ATTEMPTS", default=5)
 WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
 # An open websocket checks its credential this often (and at once when a token is revoked or a
 # member removed or given another role, in any web process).
