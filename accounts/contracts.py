@@ -19,3 +19,12 @@ class ProjectRef:
     id: uuid.UUID
     tenant_id: uuid.UUID
     name: str
+
+
+@dataclass(frozen=True)
+class MembershipRef:
+    """A user's place in a tenant: the tenant and the role held there."""
+
+    tenant_id: uuid.UUID
+    tenant_name: str
+    role: str

@@ -15,9 +15,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import live_access, signin_limit
+from accounts import api as accounts
 from accounts.api import access_for_session_user
-from accounts.models import Membership, Tenant
 from console import nav
 from core.errors import InvalidCredentials, Throttled
 from core.tenancy import TenantAccess
@@ -33,9 +32,8 @@ def _access(request: HttpRequest) -> TenantAccess | None:
 
 
 def _tenants(user: object) -> list[dict]:
-    memberships = (Membership.objects.unscoped().filter(user_id=user.pk)
-                   .select_related("tenant").order_by("created_at"))
-    return [{"id": str(m.tenant_id), "name": m.tenant.name, "role": m.role} for m in memberships]
+    return [{"id": str(m.tenant_id), "name": m.tenant_name, "role": m.role}
+            for m in accounts.memberships_of(user.pk)]
 
 
 def _to_signin(request: HttpRequest) -> HttpResponseRedirect:
@@ -77,7 +75,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         email = request.POST.get("email", "").strip()
         try:
             # The API's per-account limit on failed sign-ins, counted together with it.
-            user = signin_limit.verify(email, request.POST.get("password", ""), request)
+            user = accounts.verify_sign_in(email, request.POST.get("password", ""), request)
         except Throttled as locked:
             response = render(request, "console/signin.html", {
                 "error": locked.message, "email": email, "next": _safe_next(request, "")},
@@ -106,7 +104,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     user_id = request.user.pk
     logout(request)  # flushes the session, the tenant choice with it
     if user_id is not None:
-        live_access.signed_out(user_id)  # its websockets check now and close (4401)
+        accounts.signed_out(user_id)  # its websockets check now and close (4401)
     return redirect("console:signin")
 
 
@@ -119,8 +117,7 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
         tenant_id = uuid.UUID(request.POST.get("tenant", ""))
     except ValueError:
         tenant_id = None
-    if tenant_id is None or not Membership.objects.for_tenant(tenant_id).filter(
-            user_id=request.user.pk).exists():
+    if tenant_id is None or not accounts.is_member(tenant_id, request.user.pk):
         return render(request, "console/error.html", _shell(request, _access(request), None) | {
             "status": 404, "message": "That tenant does not exist or you are not a member."},
             status=404)
@@ -129,7 +126,7 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
 
 
 def _shell(request: HttpRequest, access: TenantAccess | None, page: nav.Page | None) -> dict:
-    tenant = Tenant.objects.filter(pk=access.tenant_id).first() if access else None
+    tenant = accounts.tenant(access.tenant_id) if access else None
     return {
         "access": access,
         "role": access.role if access else "",

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts import api as accounts
 from accounts.api import may_read
-from accounts.ws_auth import current_roles, recheck
 from core import json_bounds
 from eventlog.realtime import Subscriber, db, hubs
 from eventlog.store import RecordedEvent, events_after_exceed, read_log
@@ -123,7 +123,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 await self.subscriber.nudged.wait()
                 self.subscriber.nudged.clear()
                 async with self.gate:
-                    verdict = await db(recheck, self.credential)
+                    verdict = await db(accounts.socket_recheck, self.credential)
                     if verdict.access is None:
                         self.sender.cancel()
                         watches.for_current_loop().discard(self)
@@ -195,7 +195,7 @@ class CredentialWatch:
             await asyncio.sleep(settings.WS_AUTH_RECHECK_S)
             consumers = list(self.consumers)
             try:
-                roles = await db(current_roles, {c.credential for c in consumers})
+                roles = await db(accounts.socket_roles, {c.credential for c in consumers})
             except Exception:
                 logger.warning("batched credential check failed; retrying", exc_info=True)
                 continue
