@@ -17,7 +17,7 @@ Imports the standard library only (tests/training_runtime/test_purity.py proves 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Scenario = Literal["classification", "detection", "segmentation"]
@@ -73,11 +73,34 @@ class TrainDefaults:
 
 
 @dataclass(frozen=True)
+class OfficialWeights:
+    """torchvision's published weights of a model: the enum member, the file and its checksum.
+
+    torchvision names every file ``<stem>-<first hex digits of its sha256>.pth``; `sha256_prefix`
+    is that prefix (8 or 10 hex digits), which ``training_runtime.weights`` checks a file against.
+    """
+
+    enum: str  # e.g. "ResNet18_Weights.IMAGENET1K_V1"
+    file_name: str
+    sha256_prefix: str
+    source: str  # what they were trained on: "imagenet1k" or "coco"
+
+    @property
+    def url(self) -> str:
+        """Where torchvision downloads the file from."""
+        return WEIGHTS_BASE_URL + self.file_name
+
+
+WEIGHTS_BASE_URL = "https://download.pytorch.org/models/"
+
+
+@dataclass(frozen=True)
 class Algorithm:
     """A catalogued model: scenario, name, input size (h, w), training defaults and metric.
 
     `resize` (detection and segmentation only) is the (min_size, max_size) of the model's own
-    resize, and the input size is its shorter side.
+    resize, and the input size is its shorter side. `weights` are torchvision's published
+    pretrained weights (None for small_cnn, which has none).
     """
 
     scenario: Scenario
@@ -87,6 +110,7 @@ class Algorithm:
     metric: Metric
     description: str
     resize: tuple[int, int] | None = None
+    weights: OfficialWeights | None = None
 
 
 def _adamw(lr: float, batch_size: int, epochs: int, weight_decay: float = 0.05) -> TrainDefaults:
@@ -112,6 +136,39 @@ def _detector(scenario: Scenario, name: str, defaults: TrainDefaults,
     """A detection or segmentation entry; input size is the model's shorter-side resize."""
     low, high = RESIZE[name]
     return Algorithm(scenario, name, (low, low), defaults, "map50", description, (low, high))
+
+
+def _official(enum: str, file_name: str, source: str) -> OfficialWeights:
+    """torchvision's weights whose file is `file_name` (its checksum prefix read from it)."""
+    return OfficialWeights(enum, file_name, file_name.rsplit("-", 1)[1].removesuffix(".pth"),
+                           source)
+
+
+# The weights each catalogued torchvision model starts from (its weights enum's DEFAULT);
+# tests/training_runtime/test_weights_catalogue.py reads them back from torchvision's enums.
+OFFICIAL_WEIGHTS: dict[str, OfficialWeights] = {
+    "resnet18": _official("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth",
+                          "imagenet1k"),
+    "mobilenet_v3_small": _official("MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+                                    "mobilenet_v3_small-047dcff4.pth", "imagenet1k"),
+    "mobilenet_v3_large": _official("MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+                                    "mobilenet_v3_large-5c1a4163.pth", "imagenet1k"),
+    "efficientnet_b0": _official("EfficientNet_B0_Weights.IMAGENET1K_V1",
+                                 "efficientnet_b0_rwightman-7f5810bc.pth", "imagenet1k"),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": _official(
+        "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1",
+        "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth", "coco"),
+    "fasterrcnn_mobilenet_v3_large_fpn": _official(
+        "FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1",
+        "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", "coco"),
+    "retinanet_resnet50_fpn": _official("RetinaNet_ResNet50_FPN_Weights.COCO_V1",
+                                        "retinanet_resnet50_fpn_coco-eeacb38b.pth", "coco"),
+    "ssdlite320_mobilenet_v3_large": _official(
+        "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1",
+        "ssdlite320_mobilenet_v3_large_coco-a79551df.pth", "coco"),
+    "maskrcnn_resnet50_fpn": _official("MaskRCNN_ResNet50_FPN_Weights.COCO_V1",
+                                       "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth", "coco"),
+}
 
 
 # Detection learning rates follow torchvision's references (0.02 for 16 images, 0.01 for
@@ -147,6 +204,7 @@ _ALGORITHMS: tuple[Algorithm, ...] = (
               _sgd(lr=0.0025, batch_size=2, epochs=26, schedule="step"),
               "Mask R-CNN, ResNet-50 FPN at 800px: boxes and instance masks."),
 )
+_ALGORITHMS = tuple(replace(a, weights=OFFICIAL_WEIGHTS.get(a.name)) for a in _ALGORITHMS)
 _CATALOGUE: dict[str, dict[str, Algorithm]] = {s: {} for s in SCENARIOS}
 for _algorithm in _ALGORITHMS:
     _CATALOGUE[_algorithm.scenario][_algorithm.name] = _algorithm

@@ -33,7 +33,7 @@ from training_runtime.models.weights import Opener, load_pretrained
 Builder = Callable[..., nn.Module]
 
 __all__ = ["DEFAULT_MODELS", "METRICS", "SCENARIOS", "Builder", "Metric", "ModelSpec", "Scenario",
-           "TrainDefaults", "UnknownModelError", "build", "get", "names", "specs"]
+           "TrainDefaults", "UnknownModelError", "build", "get", "get_by_name", "names", "specs"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,15 @@ def get(scenario: str, name: str | None = None) -> ModelSpec:
     """The spec of model `name` in `scenario`; None means the scenario's default model."""
     entry = catalogue.get(scenario, name)
     return _REGISTRY[(entry.scenario, entry.name)]
+
+
+def get_by_name(name: str) -> ModelSpec:
+    """The spec of model `name`, whatever its scenario (names are unique across scenarios)."""
+    for spec in _SPECS:
+        if spec.name == name:
+            return spec
+    raise UnknownModelError(f"Unknown model {name!r}; known models: "
+                            f"{', '.join(s.name for s in _SPECS)}.")
 
 
 def build(spec: ModelSpec, num_classes: int, *,
