@@ -7,6 +7,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.telemetry.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 
@@ -62,7 +64,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /livez, /readyz, /metrics: answered first, so no host check, HTTPS redirect or throttle
+    # stands between a probe (kubelet names the pod IP as Host) and its answer.
+    "core.telemetry.probes.ProbeMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.telemetry.web.TelemetryMiddleware",  # metrics by route template; ids for the logs
     "core.middleware.RequestSizeLimitMiddleware",
     "core.crashes.ApiCrashMiddleware",  # a crash under /api/: the error shape, even with DEBUG
     "django.middleware.security.SecurityMiddleware",
@@ -208,10 +214,11 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Where Checkout sends the payer back (the web console's wallet page).
-STRIPE_SUCCESS_URL = env.str("STRIPE_SUCCESS_URL",
-                             default=f"{PUBLIC_URL}/console/billing/?topup=success")
-STRIPE_CANCEL_URL = env.str("STRIPE_CANCEL_URL",
-                            default=f"{PUBLIC_URL}/console/billing/?topup=cancelled")
+# Empty (as platform/env.template ships them) means the default, built on PUBLIC_URL.
+STRIPE_SUCCESS_URL = (env.str("STRIPE_SUCCESS_URL", default="")
+                      or f"{PUBLIC_URL}/console/billing/?topup=success")
+STRIPE_CANCEL_URL = (env.str("STRIPE_CANCEL_URL", default="")
+                     or f"{PUBLIC_URL}/console/billing/?topup=cancelled")
 
 # Billing: the wallets' currency, how often running usage is settled, and how long a running
 # resource may go without a heartbeat before the scheduler settles it as vanished.
@@ -348,14 +355,27 @@ if REDIS_URL:
                           "LOCATION": REDIS_URL}}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # The console shows LOG_LEVEL and up; records are made from INFO, because task log capture
-    # (tasklogs.capture) keeps a task's INFO lines whatever the console shows.
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "level": LOG_LEVEL}},
-    "root": {"handlers": ["console"], "level": "INFO" if LOG_LEVEL != "DEBUG" else "DEBUG"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# "json" in production: one JSON object a line, with the request, tenant and job ids
+# (core.telemetry.logcontext); "text" for `make run`.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# Readiness (/readyz, /api/v1/health/): each check's time limit, and how long verdicts are kept.
+READINESS_CHECK_TIMEOUT_S = env.float("READINESS_CHECK_TIMEOUT_S", default=2.0)
+READINESS_CACHE_S = env.float("READINESS_CACHE_S", default=1.0)
+# /metrics: served to these addresses (the client's, X-Forwarded-For only from TRUSTED_PROXIES)
+# or to a caller sending METRICS_BEARER_TOKEN as a Bearer token.
+_metrics_cidrs = env.list("METRICS_ALLOWED_CIDRS", default=[
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
+try:
+    METRICS_ALLOWED_CIDRS = [str(ipaddress.ip_network(cidr.strip(), strict=False))
+                             for cidr in _metrics_cidrs if cidr.strip()]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {exc}") from exc
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# Traces (OTLP over HTTP) when an endpoint is set; errors to Sentry when a DSN is set.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="automl-platform")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)

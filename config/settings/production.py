@@ -16,7 +16,7 @@ DEBUG = False
 _placeholder = re.compile(r"change[-_]?me", re.IGNORECASE)
 _secrets = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DRAMATIQ_BROKER_URL",
             "AWS_SECRET_ACCESS_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-            "POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "MINIO_ROOT_PASSWORD")
+            "POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "S3_ADMIN_SECRET_KEY")
 for _name in _secrets:
     if _placeholder.search(env.str(_name, default="")):
         raise ImproperlyConfigured(

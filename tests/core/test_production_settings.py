@@ -84,7 +84,7 @@ def test_the_env_template_as_shipped_does_not_start(tmp_path):
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "DRAMATIQ_BROKER_URL",
                                   "AWS_SECRET_ACCESS_KEY", "POSTGRES_PASSWORD",
-                                  "RABBITMQ_DEFAULT_PASS", "MINIO_ROOT_PASSWORD"])
+                                  "RABBITMQ_DEFAULT_PASS", "S3_ADMIN_SECRET_KEY"])
 def test_each_placeholder_password_of_the_template_is_refused(tmp_path, name):
     value = template()[name]
     assert "change-me" in value, f"the template's {name} should be a placeholder"
@@ -94,7 +94,7 @@ def test_each_placeholder_password_of_the_template_is_refused(tmp_path, name):
 def test_the_template_ships_no_working_password():
     """Every password in the template is a placeholder the settings refuse."""
     shipped = template()
-    for name in ("POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "MINIO_ROOT_PASSWORD",
+    for name in ("POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "S3_ADMIN_SECRET_KEY",
                  "AWS_SECRET_ACCESS_KEY"):
         assert "change-me" in shipped[name], name
     assert "guest:guest" not in shipped["DRAMATIQ_BROKER_URL"]
