@@ -7,6 +7,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import broker, dbconnections
+        from core.telemetry import setup
 
+        setup.setup()  # traces and Sentry when configured: before the middleware is loaded
         broker.setup()
         dbconnections.install()

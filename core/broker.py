@@ -15,6 +15,7 @@ from django.db import close_old_connections
 from dramatiq.brokers.stub import StubBroker
 
 from core import context
+from core.telemetry.jobs import JobTelemetry
 
 GPU_QUEUE = "gpu"  # training and inference: one worker process per device
 CPU_QUEUE = "cpu"  # validation, projections catch-up, settlement and other light work
@@ -80,22 +81,7 @@ def setup() -> dramatiq.Broker:
     broker = build_broker(settings.DRAMATIQ_BROKER_URL)
     broker.add_middleware(ContextMiddleware())
     broker.add_middleware(DatabaseConnectionsMiddleware())
+    broker.add_middleware(JobTelemetry())  # job metrics, log ids, trace context
     dramatiq.set_broker(broker)
     return broker
 
-
-def check() -> None:
-    """Raise when the broker does not answer."""
-    broker = dramatiq.get_broker()
-    if isinstance(broker, StubBroker):
-        return
-    from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-    if isinstance(broker, RabbitmqBroker):
-        import pika
-
-        params = pika.URLParameters(settings.DRAMATIQ_BROKER_URL)
-        params.socket_timeout = params.blocked_connection_timeout = 2
-        pika.BlockingConnection(params).close()
-        return
-    broker.client.ping()

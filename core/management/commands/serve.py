@@ -10,6 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from core import recovery, scheduler
 from core.actors import discover
+from core.telemetry import metrics
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         if workers > 1 and settings.INPROCESS_WORKER:
             raise CommandError("--workers > 1 needs INPROCESS_WORKER=false: the in-process "
                                "worker and its in-memory queues live in one process.")
+        metrics.clear_multiprocess_dir()  # the last run's processes are gone
         worker = None
         if settings.INPROCESS_WORKER:
             # Commands send work by actor name (core.work): only a process that runs the jobs
