@@ -223,7 +223,7 @@ def stored_model(tenant_id: str, project_id: str, artifact: Path, model_name: st
     from django.core.files.storage import default_storage
     from django.utils import timezone
 
-    from tasks.models import TrainedModel
+    from modelregistry.models import TrainedModel
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -235,7 +235,8 @@ def stored_model(tenant_id: str, project_id: str, artifact: Path, model_name: st
     TrainedModel.objects.create(
         id=model_id, tenant_id=tenant_id, project_id=project_id, task_id=uuid.uuid4(),
         version=1, scenario="classification", model_name=model_name, labels=LABELS,
-        metrics={}, artifact_key=key, input_size=[size, size], created_at=timezone.now())
+        metrics={}, artifact_key=key, input_size=[size, size], train_dataset_id=uuid.uuid4(),
+        created_at=timezone.now())
     return str(model_id)
 
 

@@ -96,11 +96,10 @@ def main() -> None:
          what="the dataset to be ready", every=0.02)
 
     from datasets import api as datasets
-    from datasets.models import Dataset
     from tasks.models import Task
     from training_runtime.pipeline import TrainingJob, run_job
 
-    row = Dataset.objects.unscoped().get(id=dataset["id"])
+    ref = datasets.get_unscoped(dataset["id"])
 
     def platform() -> float:
         started = time.perf_counter()
@@ -117,7 +116,7 @@ def main() -> None:
         return time.perf_counter() - started
 
     def direct(n: int) -> float:
-        with datasets.materialize(row) as root:
+        with datasets.materialize(ref) as root:
             job = TrainingJob(scenario="classification", model_name="small_cnn",
                               train_root=root, data_format="folders",
                               work_dir=Path(DATA_DIR) / f"direct-{n}", epochs=args.epochs,

@@ -10,6 +10,7 @@ from datasets import views as datasets
 from evaluation import views as evaluations
 from eventlog.views import EventFeedView
 from lineage import views as lineage
+from modelregistry import views as models
 from serving import views as services
 from tasklogs import views as tasklogs_views
 from tasks import views as tasks
@@ -51,8 +52,8 @@ api = [
     path("tasks/<uuid:pk>/lineage/", lineage.TaskLineageView.as_view()),
     path("tasks/<uuid:pk>/template/", tasks.TaskTemplateSaveView.as_view()),
     path("task-templates/", tasks.TemplateListView.as_view()),
-    path("models/", tasks.ModelListView.as_view()),
-    path("models/<uuid:pk>/", tasks.ModelDetailView.as_view()),
+    path("models/", models.ModelListView.as_view()),
+    path("models/<uuid:pk>/", models.ModelDetailView.as_view()),
     path("tasks/<uuid:pk>/logs/", tasklogs_views.TaskLogView.as_view()),
     path("evaluations/", evaluations.EvaluationListView.as_view()),
     path("evaluations/<uuid:pk>/", evaluations.EvaluationDetailView.as_view()),

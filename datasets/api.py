@@ -1,4 +1,5 @@
-"""What other apps may call: pick a dataset a tenant may use, and get its files on local disk.
+"""What other apps may call: pick a dataset a tenant may use (a frozen DatasetRef), and get its
+files on local disk.
 
     dataset = datasets.api.get_usable(tenant_id, data["train_dataset"], field="train_dataset")
     with datasets.api.materialize(dataset) as root:
@@ -19,16 +20,25 @@ from django.core.files.storage import default_storage
 from core.errors import DatasetNotReady, ValidationFailed
 from datasets import archive
 from datasets.aggregates import INVALID, READY
+from datasets.contracts import DatasetRef
 from datasets.models import Dataset
 
-__all__ = ["Dataset", "cache_dir", "get_usable", "materialize"]
+__all__ = ["DatasetRef", "cache_dir", "get_unscoped", "get_usable", "materialize"]
 
 
 def _refuse(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field: [message]})
 
 
-def get_usable(tenant_id: uuid.UUID | str, dataset_id: object, *, field: str) -> Dataset:
+def _ref(row: Dataset) -> DatasetRef:
+    return DatasetRef(
+        id=row.id, tenant_id=row.tenant_id, project_id=row.project, name=row.name,
+        kind=row.kind, format=row.format, version=row.version, state=row.state,
+        storage_key=row.storage_key, labels=tuple(row.labels), image_count=row.image_count,
+        builtin=row.builtin, archived=row.archived_at is not None)
+
+
+def get_usable(tenant_id: uuid.UUID | str, dataset_id: object, *, field: str) -> DatasetRef:
     """The tenant's own dataset or a built-in sample, validated and not archived.
 
     Anything else is a 400 naming `field`: missing or another tenant's ("not found", the same
@@ -49,7 +59,18 @@ def get_usable(tenant_id: uuid.UUID | str, dataset_id: object, *, field: str) ->
     if dataset.state != READY:
         raise _refuse(field, f"Dataset is still being validated (state {dataset.state}); try "
                       "again when it is ready.")
-    return dataset
+    return _ref(dataset)
+
+
+def get_unscoped(dataset_id: object) -> DatasetRef | None:
+    """Any tenant's dataset in whatever state, for workers that hold its id from their own
+    work (a task's, an evaluation's); None when there is none."""
+    try:
+        pk = uuid.UUID(str(dataset_id))
+    except ValueError:
+        return None
+    row = Dataset.objects.unscoped().filter(pk=pk).first()
+    return None if row is None else _ref(row)
 
 
 def cache_dir() -> Path:
@@ -57,12 +78,12 @@ def cache_dir() -> Path:
     return Path(settings.DATA_DIR) / "cache" / "datasets"
 
 
-def _cache_name(dataset: Dataset) -> str:
+def _cache_name(dataset: DatasetRef) -> str:
     key = f"{dataset.storage_key}\0v{dataset.version}".encode()
     return hashlib.sha256(key).hexdigest()[:40]
 
 
-def _extract_into(dataset: Dataset, final: Path) -> None:
+def _extract_into(dataset: DatasetRef, final: Path) -> None:
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
@@ -83,7 +104,7 @@ def _extract_into(dataset: Dataset, final: Path) -> None:
 
 
 @contextmanager
-def materialize(dataset: Dataset) -> Iterator[Path]:
+def materialize(dataset: DatasetRef) -> Iterator[Path]:
     """The validated dataset's root folder on local disk, extracted safely once and reused.
 
     The cache is keyed by storage key and version (a stored zip never changes) and filled

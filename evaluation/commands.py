@@ -23,7 +23,8 @@ from evaluation.aggregates import EvaluationAggregate
 from evaluation.events import EvaluationCreated, EvaluationQueued, EvaluationStopped
 from evaluation.models import Evaluation
 from eventlog.aggregates import retry_on_conflict
-from tasks.api import trained_model
+from modelregistry import api as modelregistry
+from modelregistry.contracts import ModelRef
 
 RESOURCE_TYPE = "evaluation"
 IOU_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # COCO's 0.50 .. 0.95
@@ -65,15 +66,11 @@ def _dataset(tenant_id: object, dataset_id: object, scenario: str) -> Any:
     return dataset
 
 
-def _sample_rule(tenant_id: object, model: Any, dataset: Any) -> None:
+def _sample_rule(model: ModelRef, dataset: Any) -> None:
     """A model trained on a built-in sample evaluates on that sample only (as its task does)."""
-    from datasets.models import Dataset
-    from tasks.models import Task
+    from datasets import api as datasets
 
-    task = Task.objects.for_tenant(tenant_id).filter(id=model.task_id).first()
-    if task is None:
-        return
-    trained_on = Dataset.objects.unscoped().filter(id=task.train_dataset_id).first()
+    trained_on = datasets.get_unscoped(model.lineage.train_dataset_id)
     if trained_on is not None and trained_on.builtin and dataset.id != trained_on.id:
         raise _invalid("dataset", "This model was trained on a built-in sample dataset; it "
                                   "evaluates on that sample only, not on another test set.")
@@ -131,9 +128,9 @@ def _spec(values: dict[str, Any]) -> Any:
 def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluation:
     """Create an evaluation of a model on a dataset and queue it; 402 (nothing written) if short."""
     tenant_id = access.tenant_id
-    model = trained_model(tenant_id, values.get("model"))
+    model = modelregistry.get(tenant_id, values.get("model"))
     dataset = _dataset(tenant_id, values.get("dataset"), model.scenario)
-    _sample_rule(tenant_id, model, dataset)
+    _sample_rule(model, dataset)
     options = _options(values, model)
     spec = _spec(values)
     options["device"] = spec.kind
@@ -153,12 +150,11 @@ def create_evaluation(access: TenantAccess, values: dict[str, Any]) -> Evaluatio
 
 
 def evaluate_after_training(task: Any, model_id: object) -> uuid.UUID | None:
-    """Queue the automatic evaluation of a task's new model: on its test set, or else on the
-    hold-out split its training validated on. Part of the task's bill."""
-    from tasks.models import TrainedModel
-
-    model = TrainedModel.objects.for_tenant(task.tenant_id).filter(id=model_id).first()
-    if model is None:
+    """Queue the automatic evaluation of a task's new model (`task`: a tasks.contracts.TaskRef)
+    on its test set, or else on the hold-out split its training validated on. Part of the
+    task's bill."""
+    model = modelregistry.get_unscoped(model_id)
+    if model is None or model.tenant_id != task.tenant_id:
         return None
     if Evaluation.objects.for_tenant(task.tenant_id).filter(
             model_id=model.id, billing_mode=INCLUDED).exists():
@@ -166,13 +162,11 @@ def evaluate_after_training(task: Any, model_id: object) -> uuid.UUID | None:
     options: dict[str, Any] = {"iou": DEFAULT_IOU, "score_threshold": DEFAULT_SCORE_THRESHOLD,
                                "low_overlap_iou": DEFAULT_LOW_OVERLAP_IOU, "automatic": True,
                                "device": "cpu"}
-    if task.test_dataset_id:
-        dataset_id = task.test_dataset_id
-    else:
-        from training_runtime.pipeline import TrainingJob
-
-        dataset_id = task.train_dataset_id
-        options.update(split="holdout", seed=TrainingJob.seed)
+    if model.lineage.test_dataset_id:
+        dataset_id = model.lineage.test_dataset_id
+    else:  # the runner splits as the model's training did (ModelRef.split_seed, fraction)
+        dataset_id = model.lineage.train_dataset_id
+        options.update(split="holdout", seed=model.split_seed)
     evaluation_id = uuid.uuid4()
     with transaction.atomic(), context.scope(actor="system:training"):
         EvaluationAggregate(task.tenant_id, evaluation_id).append(

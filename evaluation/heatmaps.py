@@ -29,14 +29,15 @@ def _key(evaluation: Evaluation, image_id: object, label: str) -> str:
 @functools.lru_cache(maxsize=2)
 def _predictor(model_id: str) -> Any:
     """The evaluated model, fetched and loaded once per process (the last two)."""
-    from tasks import artifacts
-    from tasks.models import TrainedModel
+    from modelregistry import api as modelregistry
     from training_runtime.predict import Predictor
 
-    model = TrainedModel.objects.unscoped().get(id=model_id)
+    model = modelregistry.get_unscoped(model_id)
+    if model is None:
+        raise LookupError(f"model {model_id} is not in the registry")
     folder = Path(settings.DATA_DIR) / "cache" / "heatmap-models" / model_id
     folder.mkdir(parents=True, exist_ok=True)
-    return Predictor.load(artifacts.fetch(model.artifact_key, folder), "cpu")
+    return Predictor.load(modelregistry.fetch_artifact(model, folder), "cpu")
 
 
 def _downsampled(cam: Any) -> list[list[float]]:

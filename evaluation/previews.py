@@ -38,9 +38,8 @@ def _within(root: Path, relative: str) -> Path | None:
 def image_bytes(evaluation: Evaluation, file_name: str) -> bytes:
     """The image as stored in the evaluated dataset (a report's `file_name`)."""
     from datasets import api as datasets
-    from datasets.models import Dataset
 
-    dataset = Dataset.objects.unscoped().filter(id=evaluation.dataset_id).first()
+    dataset = datasets.get_unscoped(evaluation.dataset_id)
     if dataset is None:
         raise NotFound("The evaluated dataset no longer exists.")
     with datasets.materialize(dataset) as root:

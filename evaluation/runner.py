@@ -25,7 +25,8 @@ from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import RESOURCE_TYPE
 from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
 from evaluation.models import Evaluation
-from tasks import artifacts
+from modelregistry import api as modelregistry
+from modelregistry.contracts import ModelRef
 from training_runtime.device import pick_device
 
 log = logging.getLogger("evaluation.runner")
@@ -98,10 +99,10 @@ def run(evaluation_id: str) -> str:
     return "failed" if failed else "succeeded"
 
 
-def _artifact(key: str, into: Path) -> Path:
+def _artifact(model: ModelRef, into: Path) -> Path:
     try:
-        return artifacts.fetch(key, into)
-    except artifacts.ArtifactUnavailable as exc:
+        return modelregistry.fetch_artifact(model, into)
+    except modelregistry.ArtifactUnavailable as exc:
         raise EvaluationError("model_unavailable", str(exc)) from None
 
 
@@ -154,40 +155,39 @@ def _device(row: Evaluation) -> str:
     return pick_device(settings.TASK_DEVICE, gpu_wanted=row.options.get("device") == "gpu")
 
 
-def _test_index(index: Any, options: dict[str, Any]) -> Any:
-    """The samples to evaluate: all, or the hold-out split training validated on."""
+def _test_index(index: Any, options: dict[str, Any], model: ModelRef) -> Any:
+    """The samples to evaluate: all, or the hold-out split training validated on (the split
+    the model's training made, as the registry recorded it)."""
     if options.get("split") != "holdout":
         return index
     from training_runtime.data.dataset import DatasetIndex
 
-    _train, held_out = index.split(seed=int(options.get("seed", 0)))
+    _train, held_out = index.split(model.validation_fraction, seed=model.split_seed)
     return DatasetIndex(index.root, index.scenario, index.labels, held_out)
 
 
 def _evaluate(row: Evaluation, meter_id: str, lease: Any = None) -> EvaluationSucceeded:
     from datasets import api as datasets
-    from datasets.models import Dataset
-    from tasks.models import TrainedModel
     from training_runtime.data.read import read_dataset
     from training_runtime.predict import InvalidImageError
 
     started = time.monotonic()
-    model = TrainedModel.objects.unscoped().filter(id=row.model_id).first()
-    dataset = Dataset.objects.unscoped().filter(id=row.dataset_id).first()
+    model = modelregistry.get_unscoped(row.model_id)
+    dataset = datasets.get_unscoped(row.dataset_id)
     if model is None or dataset is None:
         raise EvaluationError("not_found", "The model or the dataset no longer exists.")
     beat = _Beat(row.id, meter_id, lease)
     beat()
     options = row.options
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
-        predictor = _predictor(_artifact(model.artifact_key, Path(tmp)), _device(row),
+        predictor = _predictor(_artifact(model, Path(tmp)), _device(row),
                                options.get("image_size"))
         with datasets.materialize(dataset) as root:
             index, _report = read_dataset(root, dataset.kind, dataset.format)
             if index is None or not index.samples:
                 raise EvaluationError("dataset_unreadable", "The dataset cannot be read or has "
                                       "no images; validate it again.")
-            index = _test_index(index, options)
+            index = _test_index(index, options, model)
             try:
                 batch = int(options.get("batch_size") or results.BATCH)
                 if row.scenario == "classification":

@@ -30,6 +30,7 @@ from core.errors import (
 from core.tenancy import TenantAccess
 from core.work import Work
 from eventlog.aggregates import retry_on_conflict
+from modelregistry import api as modelregistry
 from serving.aggregates import ENDED, LOST, ServiceAggregate
 from serving.events import (
     ServiceCreated,
@@ -45,7 +46,6 @@ from serving.events import (
     ServiceUpdateStarted,
 )
 from serving.models import Service
-from tasks.api import trained_model
 
 RESOURCE_TYPE = "service"
 KEY_PREFIX = "svk_"
@@ -67,7 +67,7 @@ def _new_key() -> tuple[str, ServiceKeyIssued]:
 def create_service(access: TenantAccess, values: dict[str, Any]) -> tuple[Service, str]:
     """Publish a model; the service and its prediction key (shown once). 402 writes nothing."""
     tenant_id = access.tenant_id
-    model = trained_model(tenant_id, values.get("model"))
+    model = modelregistry.get(tenant_id, values.get("model"))
     spec = billing.spec(values["spec"])
     mode = values.get("billing_mode") or billing.POSTPAID
     max_runtime = int(values.get("max_runtime_s") or DEFAULT_MAX_RUNTIME_S)
@@ -160,8 +160,8 @@ def update_model(access: TenantAccess, service_id: object, model_id: object) -> 
         if aggregate.state != "running":
             raise ServiceNotRunning(f"The service is {aggregate.state}; only a running service "
                                     "can be updated.")
-        current = trained_model(access.tenant_id, aggregate.model)
-        model = trained_model(access.tenant_id, model_id)
+        current = modelregistry.get(access.tenant_id, aggregate.model)
+        model = modelregistry.get(access.tenant_id, model_id)
         if model.scenario != current.scenario:
             raise _invalid("model", f"The service serves a {current.scenario} model; this one "
                                     f"is {model.scenario}.")

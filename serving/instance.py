@@ -43,12 +43,13 @@ STOPPED = {"ok": False, "code": "service_stopped", "message": "The service stopp
 
 
 def _load(model_id: str, into: Path) -> Any:
-    from tasks import artifacts
-    from tasks.models import TrainedModel
+    from modelregistry import api as modelregistry
     from training_runtime.predict import Predictor
 
-    model = TrainedModel.objects.unscoped().get(id=model_id)
-    folder = artifacts.fetch(model.artifact_key, into / model_id)
+    model = modelregistry.get_unscoped(model_id)
+    if model is None:
+        raise LookupError(f"model {model_id} is not in the registry")
+    folder = modelregistry.fetch_artifact(model, into / model_id)
     return Predictor.load(folder, _device())
 
 

@@ -29,7 +29,7 @@ from core.errors import NotFound
 from core.query_params import FormatParamNegotiation, parse_moment
 from tasklogs import queries
 from tasklogs.models import Level
-from tasks.models import Task
+from tasks import api as tasks
 
 TEXT = "text"
 DOWNLOAD_MAX_LINES = 100_000
@@ -177,4 +177,4 @@ class TaskLogView(LogView):
 
     def owner_exists(self, tenant_id: object, pk: str) -> bool:
         """The task whose logs these are is the caller's tenant's."""
-        return Task.objects.for_tenant(tenant_id).filter(id=pk).exists()
+        return tasks.task_exists(tenant_id, pk)

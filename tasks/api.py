@@ -1,27 +1,28 @@
-"""What other apps may ask of tasks: the tenant's trained models, a task's lineage."""
+"""What other apps may ask of tasks: a task as a frozen value, whether it exists, its lineage.
+
+Trained models are the model registry's (modelregistry.api).
+"""
 
 import uuid
 
-from core.errors import ValidationFailed
-from tasks.contracts import TaskLineage
-from tasks.models import Task, TrainedModel
+from tasks.contracts import TaskLineage, TaskRef
+from tasks.models import Task
 
 
-def trained_model(tenant_id: object, model_id: object, field: str = "model") -> TrainedModel:
-    """The tenant's trained model, or a 400 on `field` (another tenant's is not found either)."""
-    try:
-        pk = uuid.UUID(str(model_id))
-    except ValueError:
-        raise ValidationFailed("Model not found.", fields={field: ["Model not found."]}) from None
-    model = TrainedModel.objects.for_tenant(tenant_id).filter(id=pk).first()
-    if model is None:
-        raise ValidationFailed("Model not found.", fields={field: ["Model not found."]})
-    return model
-
-
-def task(tenant_id: object, task_id: object) -> Task | None:
+def task(tenant_id: object, task_id: object) -> TaskRef | None:
     """The tenant's task, or None."""
-    return Task.objects.for_tenant(tenant_id).filter(id=task_id).first()
+    row = Task.objects.for_tenant(tenant_id).filter(id=task_id).first()
+    if row is None:
+        return None
+    return TaskRef(id=row.id, tenant_id=row.tenant_id, project_id=row.project_id,
+                   state=row.state, train_dataset_id=row.train_dataset_id,
+                   test_dataset_id=row.test_dataset_id, spec_id=row.spec_id,
+                   spec_name=row.spec_name, model_id=row.model_id)
+
+
+def task_exists(tenant_id: object, task_id: object) -> bool:
+    """Whether the tenant has this task (another tenant's does not count)."""
+    return Task.objects.for_tenant(tenant_id).filter(id=task_id).exists()
 
 
 def task_lineage(tenant_id: uuid.UUID | str, task_id: uuid.UUID | str) -> TaskLineage | None:

@@ -74,6 +74,8 @@ def _config(values: dict[str, Any]) -> dict[str, Any]:
     if epochs is not None and warmup is not None and warmup >= epochs:
         raise _invalid("warmup_epochs", "Warmup must be shorter than the training "
                                         f"({epochs} epochs).")
+    if values.get("seed") is not None:  # only when asked: a task without one keeps its shape
+        config["seed"] = values["seed"]
     return config
 
 

@@ -17,3 +17,18 @@ class TaskLineage:
     train_dataset_id: uuid.UUID
     test_dataset_id: uuid.UUID | None
     model_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task version as other apps act on it: whose, on which datasets, billed to which spec."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    project_id: uuid.UUID
+    state: str
+    train_dataset_id: uuid.UUID
+    test_dataset_id: uuid.UUID | None
+    spec_id: uuid.UUID
+    spec_name: str
+    model_id: uuid.UUID | None

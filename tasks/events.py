@@ -3,7 +3,11 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventlog.schema import event
+from eventlog.schema import event, upcaster
+
+# The hold-out split training made before its events said which: DatasetIndex.split's defaults.
+FORMER_VALIDATION_FRACTION = 0.2
+FORMER_SPLIT_SEED = 0
 
 
 @event("TaskCreated")
@@ -81,7 +85,7 @@ class TaskStopRequested:
     reason: str  # "user" | "insufficient_funds"
 
 
-@event("TaskSucceeded")
+@event("TaskSucceeded", version=2)
 @dataclass(frozen=True)
 class TaskSucceeded:
     stop_reason: str | None
@@ -93,9 +97,12 @@ class TaskSucceeded:
     metrics: dict[str, Any]
     input_size: list[int]
     warnings: list[str]
+    # v2: the train/validation split the training made (fraction held out, seed)
+    validation_fraction: float = FORMER_VALIDATION_FRACTION
+    split_seed: int = FORMER_SPLIT_SEED
 
 
-@event("TaskStopped")
+@event("TaskStopped", version=2)
 @dataclass(frozen=True)
 class TaskStopped:
     stop_reason: str
@@ -106,6 +113,22 @@ class TaskStopped:
     labels: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     input_size: list[int] = field(default_factory=list)
+    validation_fraction: float = FORMER_VALIDATION_FRACTION  # v2, as TaskSucceeded
+    split_seed: int = FORMER_SPLIT_SEED
+
+
+@upcaster("TaskSucceeded", from_version=1)
+def _split_of_a_v1_success(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 success trained with the split's defaults: say so."""
+    return {"validation_fraction": FORMER_VALIDATION_FRACTION, "split_seed": FORMER_SPLIT_SEED,
+            **data}
+
+
+@upcaster("TaskStopped", from_version=1)
+def _split_of_a_v1_stop(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 stop trained with the split's defaults: say so."""
+    return {"validation_fraction": FORMER_VALIDATION_FRACTION, "split_seed": FORMER_SPLIT_SEED,
+            **data}
 
 
 @event("TaskFailed")

@@ -92,28 +92,6 @@ class TaskMetric(models.Model):
         return f"{self.name}@{self.epoch}={self.value}"
 
 
-class TrainedModel(models.Model):
-    """A model a task produced: its artifact in storage, labels and metrics."""
-
-    id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, db_constraint=False)
-    project_id = models.UUIDField()
-    task_id = models.UUIDField()
-    version = models.PositiveIntegerField()
-    scenario = models.CharField(max_length=16)
-    model_name = models.CharField(max_length=64)
-    labels = models.JSONField(default=list)
-    metrics = models.JSONField(default=dict)
-    artifact_key = models.CharField(max_length=300)
-    input_size = models.JSONField(default=list)
-    created_at = models.DateTimeField()
-
-    objects = TenantScopedManager()
-
-    def __str__(self) -> str:
-        return f"model {self.id} of task {self.task_id}"
-
-
 class TaskTemplate(models.Model):
     """A task's parameters saved for reuse (stream "task_template")."""
 

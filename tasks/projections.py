@@ -1,9 +1,10 @@
-"""Task events -> Task, TaskMetric, TrainedModel and TaskTemplate read models."""
+"""Task events -> Task, TaskMetric and TaskTemplate read models (a task's trained model is
+the model registry's: modelregistry.projections)."""
 
 
 from eventlog import projections
 from eventlog.store import RecordedEvent
-from tasks.models import Task, TaskMetric, TaskTemplate, TrainedModel
+from tasks.models import Task, TaskMetric, TaskTemplate
 
 _STATE_OF = {"TaskQueued": "queued", "TaskStarted": "running", "TaskSucceeded": "succeeded",
              "TaskStopped": "stopped", "TaskFailed": "failed", "TaskInterrupted": "interrupted"}
@@ -14,7 +15,7 @@ class TaskBoard(projections.Projection):
     event_types = {"TaskCreated", "TaskQueued", "TaskStarted", "TaskStageChanged",
                    "TaskProgressed", "TaskEpochCompleted", "TaskStopRequested", "TaskSucceeded",
                    "TaskStopped", "TaskFailed", "TaskInterrupted"}
-    models = [Task, TaskMetric, TrainedModel]
+    models = [Task, TaskMetric]
 
     def handle(self, event: RecordedEvent) -> None:
         data = event.data
@@ -76,13 +77,6 @@ class TaskBoard(projections.Projection):
                        elapsed_s=data.get("elapsed_s", 0.0), finished_at=event.recorded_at,
                        eta_s=0.0, stage="")
         if data.get("model_id"):
-            task = Task.objects.unscoped().get(id=event.stream_id)
-            TrainedModel.objects.create(
-                id=data["model_id"], tenant_id=event.tenant_id, project_id=task.project_id,
-                task_id=task.id, version=task.version, scenario=task.scenario,
-                model_name=task.model_name, labels=data["labels"], metrics=data["metrics"],
-                artifact_key=data["artifact_key"], input_size=data["input_size"],
-                created_at=event.recorded_at)
             changes["model_id"] = data["model_id"]
 
     def _on_TaskSucceeded(self, event: RecordedEvent, changes: dict) -> None:

@@ -29,7 +29,8 @@ from core.nodes import node_name
 from eventlog.aggregates import retry_on_conflict
 from eventlog.models import Event
 from eventlog.store import Stream, append
-from tasks import artifacts
+from modelregistry import api as modelregistry
+from tasks import checkpoints
 from tasks.aggregates import TaskAggregate
 from tasks.commands import RESOURCE_TYPE
 from tasks.events import (
@@ -157,7 +158,7 @@ class _Reporter:
 
     def on_checkpoint(self, path: Path) -> None:
         if path.name == "last.pt":
-            artifacts.upload(path, f"{self.storage_prefix}/last.pt")
+            checkpoints.upload(path, f"{self.storage_prefix}/last.pt")
 
     def on_stop(self, stopped: Any) -> None:
         pass
@@ -246,16 +247,16 @@ def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
 
 def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitStack) -> object:
     from datasets import api as datasets
-    from datasets.models import Dataset
     from training_runtime.pipeline import JobDataError, TrainingJob, run_job
     from training_runtime.train import TrainingFailed
 
     checkpoint = work_dir / "checkpoints" / "last.pt"
-    if not checkpoint.exists() and artifacts.download(f"{prefix}/last.pt", checkpoint):
+    if not checkpoint.exists() and checkpoints.download(f"{prefix}/last.pt", checkpoint):
         log.info("continuing from the checkpoint in storage")
-    train_set = Dataset.objects.unscoped().get(id=task.train_dataset_id)
-    test_set = (Dataset.objects.unscoped().get(id=task.test_dataset_id)
-                if task.test_dataset_id else None)
+    train_set = datasets.get_unscoped(task.train_dataset_id)
+    test_set = datasets.get_unscoped(task.test_dataset_id) if task.test_dataset_id else None
+    if train_set is None or (task.test_dataset_id and test_set is None):
+        raise LookupError(f"a dataset of task {task.id} is no longer in the read model")
     train_root = stack.enter_context(datasets.materialize(train_set))
     test_root = stack.enter_context(datasets.materialize(test_set)) if test_set else None
     config = task.config
@@ -266,7 +267,7 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitSt
         epochs=config.get("epochs"), lr=config.get("learning_rate"),
         batch_size=config.get("batch_size"), warmup_epochs=config.get("warmup_epochs"),
         target_metric=task.target_metric, max_duration_s=task.max_duration_s,
-        device=_device())
+        seed=config.get("seed") or 0, device=_device())
     report(task, TaskStageChanged(stage="training"))
     try:
         outcome = run_job(job, callbacks=[_Reporter(task, prefix)], cancel=lease)
@@ -279,13 +280,13 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitSt
     if outcome.artifact_path is not None:
         report(task, TaskStageChanged(stage="exporting"))
         model_id = str(uuid.uuid4())
-        key = f"models/{task.tenant_id}/{model_id}.zip"
-        artifacts.store(outcome.artifact_path, key)
+        key = modelregistry.store_artifact(outcome.artifact_path, task.tenant_id, model_id)
         best_metrics = next((h["metrics"] for h in result.history
                              if h["epoch"] == result.best_epoch), {})
         results = {"model_id": model_id, "artifact_key": key, "labels": outcome.labels,
                    "metrics": {**best_metrics, "validation": outcome.validation},
-                   "input_size": list(outcome.input_size)}
+                   "input_size": list(outcome.input_size),
+                   "validation_fraction": job.validation_fraction, "split_seed": job.seed}
     elapsed = result.history[-1]["elapsed_s"] if result.history else 0.0
     if result.stop_reason in ("completed", "target_reached") and results:
         return TaskSucceeded(

@@ -1,29 +1,51 @@
-"""HTTP for training tasks, their versions, metrics, templates, and trained models (a task's
-lineage is drawn by the `lineage` package, above the apps it spans)."""
+"""HTTP for training tasks, their versions, metrics and templates (trained models are the
+model registry's, modelregistry.views; a task's lineage is drawn by the `lineage` package,
+above the apps it spans)."""
 
 from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api import RoleAllows, tenant_access
-from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
+from core.errors import (
+    InsufficientFunds,
+    TaskNotRestartable,
+    TaskNotRunning,
+    ValidationFailed,
+)
 from core.query_params import choice_param, uuid_param
 from core.request_body import valid
 from tasks import commands
-from tasks.models import STATES, Task, TaskMetric, TaskTemplate, TrainedModel
+from tasks.models import STATES, Task, TaskMetric, TaskTemplate
+
+
+@extend_schema_field({"type": "string", "maxLength": 64, "nullable": True, "deprecated": True,
+                      "description": "Deprecated: the former name of `algorithm`; both given "
+                                     "and different is a 400."})
+class _DeprecatedAlgorithm(serializers.CharField):
+    pass
 
 
 class TaskIn(serializers.Serializer):
     project = serializers.UUIDField(required=False)
     name = serializers.CharField(max_length=100, required=False)
     scenario = serializers.ChoiceField(choices=commands.SCENARIOS, required=False)
-    model = serializers.CharField(max_length=64, required=False, allow_null=True,
-                                  allow_blank=True)
+    algorithm = serializers.CharField(
+        max_length=64, required=False, allow_null=True, allow_blank=True,
+        help_text="The model architecture to train, one of the scenario's in the catalogue; "
+                  "left out or empty: the scenario's default.")
+    model = _DeprecatedAlgorithm(max_length=64, required=False, allow_null=True,
+                                 allow_blank=True)
     train_dataset = serializers.UUIDField(required=False)
     test_dataset = serializers.UUIDField(required=False, allow_null=True)
     output_path = serializers.CharField(max_length=300, required=False, allow_blank=True)
@@ -39,11 +61,24 @@ class TaskIn(serializers.Serializer):
                                           allow_null=True)
     warmup_epochs = serializers.FloatField(min_value=0.0, max_value=100.0, required=False,
                                            allow_null=True)
+    seed = serializers.IntegerField(
+        min_value=0, max_value=2**32 - 1, required=False, allow_null=True,
+        help_text="Seed of the train/validation split and of the training (default 0).")
     billing_mode = serializers.ChoiceField(choices=("postpaid", "prepaid"), required=False)
     spec = serializers.CharField(max_length=64, required=False)
     template = serializers.UUIDField(required=False, write_only=True)
 
     REQUIRED = ("project", "name", "scenario", "train_dataset", "billing_mode", "spec")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """`algorithm`, under the name the commands know it by (`model`)."""
+        if "algorithm" in attrs:
+            algorithm = attrs.pop("algorithm")
+            if "model" in attrs and attrs["model"] != algorithm:
+                why = "algorithm and model (its deprecated name) differ; send algorithm only."
+                raise serializers.ValidationError({"algorithm": [why], "model": [why]})
+            attrs["model"] = algorithm
+        return attrs
 
 
 def _with_template(access: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +178,8 @@ TASK_FILTERS = [
 class TaskListView(TaskViews, generics.ListAPIView):
     """The tenant's tasks, newest first; POST creates one and queues it (402 if short)."""
 
+    refuses = {"POST": (InsufficientFunds,)}
+
     @extend_schema(request=TaskIn, responses={201: TaskOut})
     def post(self, request: Request) -> Response:
         access = tenant_access(request)
@@ -172,7 +209,7 @@ class TaskRestartView(TaskViews, generics.GenericAPIView):
     """Queue a failed, stopped or interrupted task again, from its last checkpoint."""
 
     action_names = {"POST": "update"}
-    refuses = (TaskNotRestartable,)
+    refuses = (TaskNotRestartable, InsufficientFunds)
 
     @extend_schema(request=None, responses={202: TaskOut})
     def post(self, request: Request, pk: str) -> Response:
@@ -199,6 +236,7 @@ class TaskVersionsView(TaskViews, generics.GenericAPIView):
     """The versions of this task's job (V001, V002, ...); POST retrains as a new version."""
 
     action_names = {"POST": "create"}
+    refuses = {"POST": (InsufficientFunds,)}
 
     @extend_schema(responses={200: TaskOut(many=True)})
     def get(self, request: Request, pk: str) -> Response:
@@ -276,39 +314,3 @@ class TemplateListView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet:
         return TaskTemplate.objects.for_tenant(tenant_access(self.request).tenant_id)
-
-
-class ModelOut(serializers.ModelSerializer):
-    task = serializers.UUIDField(source="task_id")
-    project = serializers.UUIDField(source="project_id")
-    version = serializers.SerializerMethodField()
-    algorithm = serializers.CharField(source="model_name")
-
-    class Meta:
-        model = TrainedModel
-        fields = ["id", "task", "project", "version", "scenario", "algorithm", "labels",
-                  "metrics", "input_size", "created_at"]
-
-    def get_version(self, model: TrainedModel) -> str:
-        return f"V{model.version:03d}"
-
-
-class ModelViews:
-    resource = "model"
-    permission_classes = [RoleAllows]
-    serializer_class = ModelOut
-
-    def get_queryset(self) -> QuerySet:
-        models = TrainedModel.objects.for_tenant(tenant_access(self.request).tenant_id)
-        project = uuid_param(self.request, "project")
-        return models if project is None else models.filter(project_id=project)
-
-
-@extend_schema_view(get=extend_schema(parameters=[OpenApiParameter(
-    "project", OpenApiTypes.UUID, description="Only this project's models.")]))
-class ModelListView(ModelViews, generics.ListAPIView):
-    pass
-
-
-class ModelDetailView(ModelViews, generics.RetrieveAPIView):
-    pass

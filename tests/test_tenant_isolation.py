@@ -214,13 +214,13 @@ def a_trained_model(api: Api, owner: Account) -> Owned:
     """A trained-model row as a succeeded task's projection leaves it."""
     from django.utils import timezone
 
-    from tasks.models import TrainedModel
+    from modelregistry.models import TrainedModel
 
     model = TrainedModel.objects.create(
         id=uuid.uuid4(), tenant_id=owner.tenant_id, project_id=uuid.uuid4(),
         task_id=uuid.uuid4(), version=1, scenario="classification", model_name="small_cnn",
         labels=["cat", "dog"], metrics={"accuracy": 0.9}, artifact_key="models/x.zip",
-        input_size=[32, 32], created_at=timezone.now())
+        input_size=[32, 32], train_dataset_id=uuid.uuid4(), created_at=timezone.now())
 
     def still_works() -> None:
         body = api.as_(owner).get(f"/api/v1/models/{model.id}/").json()

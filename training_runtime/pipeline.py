@@ -51,7 +51,8 @@ class TrainingJob:
     warmup_epochs: float | None = None
     target_metric: float | None = None
     max_duration_s: float | None = None
-    seed: int = 0
+    seed: int = 0  # of the train/validation split and of the training
+    validation_fraction: float = 0.2  # held out when there is no test set
     device: str = "cpu"
     pretrained: str | None = None
     input_size: tuple[int, int] | None = None
@@ -113,7 +114,7 @@ def run_job(job: TrainingJob, *, callbacks: Iterable[object] = (), cancel: Any =
             val_samples = _remap(val_samples, test_index.labels, index.labels)
         val_index = DatasetIndex(test_index.root, test_index.scenario, index.labels, val_samples)
     else:
-        train_samples, val_samples = index.split(seed=job.seed)
+        train_samples, val_samples = index.split(job.validation_fraction, seed=job.seed)
         val_index, validation = index, "holdout"
     if index.image_count < SMALL_DATA_IMAGES:
         warnings.append(f"Only {index.image_count} images: the metrics are for reference only.")

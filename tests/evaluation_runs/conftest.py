@@ -62,7 +62,7 @@ def zip_folder(folder: Path) -> bytes:
 def stored_model(tenant_id, project_id, artifact: Path, scenario: str, model_name: str,
                  labels: list[str]):
     """A TrainedModel row as a succeeded task leaves it, its artifact zipped in storage."""
-    from tasks.models import TrainedModel
+    from modelregistry.models import TrainedModel
 
     model_id = uuid.uuid4()
     key = f"models/{tenant_id}/{model_id}.zip"
@@ -70,7 +70,8 @@ def stored_model(tenant_id, project_id, artifact: Path, scenario: str, model_nam
     return TrainedModel.objects.create(
         id=model_id, tenant_id=tenant_id, project_id=project_id, task_id=uuid.uuid4(),
         version=1, scenario=scenario, model_name=model_name, labels=labels, metrics={},
-        artifact_key=key, input_size=[32, 32], created_at=timezone.now())
+        artifact_key=key, input_size=[32, 32], train_dataset_id=uuid.uuid4(),
+        created_at=timezone.now())
 
 
 @pytest.fixture(scope="session")

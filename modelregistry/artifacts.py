@@ -1,5 +1,5 @@
 """Trained-model artifacts in object storage: one zip per model, written by the training worker
-and read by whoever serves or evaluates the model."""
+and read by whoever serves or evaluates the model (through modelregistry.api)."""
 
 import os
 import shutil
