@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test test-sqlite lint bench clean browser
+.PHONY: install run test test-sqlite lint bench clean browser tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -18,6 +18,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Deployment checks (checkov, kubernetes-validate) in a venv of their own: checkov's pins must not
+# move the project's. tests/platform uses them; without them those tests skip, or fail in CI.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+$(TOOLS_STAMP): platform/tools-requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@{ test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS); } \
+	&& $(TOOLS)/bin/python -m pip install --quiet --upgrade pip \
+	&& $(TOOLS)/bin/python -m pip install --quiet -r platform/tools-requirements.txt \
+	&& touch $(TOOLS_STAMP) \
+	|| { echo "*** the deployment tools could not be installed into $(TOOLS): tests/platform's"; \
+	     echo "*** checkov and schema checks will skip (and fail in CI)"; \
+	     if [ "$$CI" = "true" ]; then exit 1; fi; }
+
+tools: $(TOOLS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_specs
@@ -26,7 +42,7 @@ run: $(STAMP)
 
 # The whole suite: on PostgreSQL in CI (CI=true, required) or with TEST_DB=postgres, else on
 # the embedded SQLite. After a PostgreSQL run the event-log suite runs again on SQLite.
-test: $(STAMP) browser
+test: $(STAMP) browser tools
 	$(BIN)/python -m pytest
 	@if [ "$$CI" = "true" ] || [ "$$TEST_DB" = "postgres" ]; then \
 		TEST_DB=sqlite $(BIN)/python -m pytest tests/eventlog -p no:cacheprovider; fi
@@ -62,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/load.py  # needs the local PostgreSQL, Redis and RabbitMQ
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache staticfiles

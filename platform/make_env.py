@@ -1,6 +1,7 @@
 """Print platform/env.template with every placeholder secret replaced by a generated one.
 
     python3 platform/make_env.py > platform/.env
+    python3 platform/make_env.py --template platform/kubernetes/base/secrets.env > secrets.env
 
 Each distinct placeholder (`change-me-...`) gets one random value, so a password that appears
 twice (POSTGRES_PASSWORD and inside DATABASE_URL) stays the same in both places. Values are
@@ -8,6 +9,7 @@ URL-safe (they sit inside connection URLs) and hold no `$` (Compose would interp
 Standard library only: it runs before anything is installed.
 """
 
+import argparse
 import re
 import secrets
 import sys
@@ -32,4 +34,7 @@ def filled(template: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(filled(TEMPLATE.read_text()))
+    parser = argparse.ArgumentParser(description="Fill an env template's placeholder secrets.")
+    parser.add_argument("--template", type=Path, default=TEMPLATE,
+                        help="env-style file to fill (default: platform/env.template)")
+    sys.stdout.write(filled(parser.parse_args().template.read_text()))
