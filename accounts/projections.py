@@ -1,7 +1,9 @@
 """Project events -> the Project read model."""
 
+from collections.abc import Sequence
+
 from accounts.models import Project
-from eventlog import projections
+from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 
 
@@ -11,9 +13,13 @@ class ProjectList(projections.Projection):
                    "ProjectArchived"}
     models = [Project]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        rows[Project].load(e.stream_id for e in events if e.type != "ProjectCreated")
+
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
+        projects = rows[Project]
         if event.type == "ProjectCreated":
-            Project.objects.create(
+            projects.create(
                 id=event.stream_id, tenant_id=event.tenant_id, name=event.data["name"],
                 description=event.data["description"], created_by=event.data["created_by"],
                 created_at=event.recorded_at, updated_at=event.recorded_at,
@@ -28,7 +34,7 @@ class ProjectList(projections.Projection):
             changes["description"] = event.data["description"]
         elif event.type == "ProjectArchived":
             changes["archived_at"] = event.recorded_at
-        Project.objects.unscoped().filter(id=event.stream_id).update(**changes)
+        projects.update(event.stream_id, **changes)
 
 
 projections.register(ProjectList())

@@ -3,8 +3,6 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import F
-
 from billing import ledger
 from billing.models import (
     LedgerEntry,
@@ -15,7 +13,8 @@ from billing.models import (
     UsageRecord,
     Wallet,
 )
-from eventlog import projections
+from eventlog import projections, rowfold
+from eventlog.rowfold import Row
 from eventlog.store import RecordedEvent
 
 # How each account moves the wallet's columns.
@@ -36,143 +35,134 @@ class WalletBook(projections.Projection):
                    "PrepaidHoursPurchased", "PrepaidHoursConsumed", "MeterStopped"}
     models = [Wallet, Meter, PrepaidBalance, LedgerEntry, Posting, UsageRecord, Topup]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        rows[Wallet].load({e.tenant_id for e in events})
+        rows[Meter].load({e.data["meter_id"] for e in events
+                          if "meter_id" in e.data and e.type != "MeterStarted"})
+        rows[Topup].load({e.data["topup_id"] for e in events
+                          if "topup_id" in e.data and e.type != "TopupCreated"})
+        rows[PrepaidBalance].load({_prepaid_key(e.tenant_id, e.data["spec_id"]) for e in events
+                                   if e.type in _PREPAID})
+
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         data, tenant = event.data, event.tenant_id
         if event.type == "WalletOpened":
-            Wallet.objects.create(tenant_id=tenant, currency=data["currency"],
-                                  version=event.version, updated_at=event.recorded_at)
+            rows[Wallet].create(tenant_id=tenant, currency=data["currency"],
+                                version=event.version, updated_at=event.recorded_at)
             return
-        wallet_changes: dict[str, object] = {"version": event.version,
-                                             "updated_at": event.recorded_at}
+        wallet = rows[Wallet].get(tenant)
+        changes: dict[str, object] = {"version": event.version,
+                                      "updated_at": event.recorded_at}
         legs = ledger.postings_for(event.type, data)
         if legs:
-            self._post(event, legs)
+            self._post(event, legs, rows)
             for account, amount in legs:
                 if account in _WALLET_COLUMNS:
                     column = _WALLET_COLUMNS[account]
-                    wallet_changes[column] = F(column) + amount
+                    changes[column] = changes.get(column, wallet[column]) + amount
         if event.type == "WalletSettingsChanged":
-            wallet_changes["prepaid_fallback_to_postpaid"] = data["prepaid_fallback_to_postpaid"]
-        Wallet.objects.unscoped().filter(tenant_id=tenant).update(**wallet_changes)
+            changes["prepaid_fallback_to_postpaid"] = data["prepaid_fallback_to_postpaid"]
+        rows[Wallet].change(wallet, **changes)
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
-            handler(event)
+            handler(event, rows, wallet)
 
-    def handle_batch(self, events: Sequence[RecordedEvent]) -> None:
-        """Settlement-sized appends in a few statements: runs of money events on existing
-        meters are summed per wallet and per meter, the rest is handled one by one."""
-        run: list[RecordedEvent] = []
-        for event in events:
-            if event.type in _BATCHED:
-                run.append(event)
-                continue
-            _MoneyRun(run).write()
-            run = []
-            self.handle(event)
-        _MoneyRun(run).write()
-
-    def _post(self, event: RecordedEvent, legs: ledger.Postings) -> None:
-        LedgerEntry.objects.create(
+    @staticmethod
+    def _post(event: RecordedEvent, legs: ledger.Postings, rows: rowfold.Batch) -> None:
+        rows[LedgerEntry].create(
             position=event.position, tenant_id=event.tenant_id, event_type=event.type,
             meter_id=event.data.get("meter_id"), memo=_memo(event),
             recorded_at=event.recorded_at)
-        Posting.objects.bulk_create(
-            Posting(id=event.position * 8 + leg, entry_id=event.position,
-                    tenant_id=event.tenant_id, account=account, amount=amount,
-                    recorded_at=event.recorded_at)
-            for leg, (account, amount) in enumerate(legs))
+        for leg, (account, amount) in enumerate(legs):
+            rows[Posting].create(id=event.position * 8 + leg, entry_id=event.position,
+                                 tenant_id=event.tenant_id, account=account, amount=amount,
+                                 recorded_at=event.recorded_at)
 
     # --- top-ups ------------------------------------------------------------------------------
 
-    def _on_TopupCreated(self, event: RecordedEvent) -> None:
+    def _on_TopupCreated(self, event: RecordedEvent, rows: rowfold.Batch, wallet: Row) -> None:
         data = event.data
-        wallet = Wallet.objects.unscoped().get(tenant_id=event.tenant_id)
-        Topup.objects.create(id=data["topup_id"], tenant_id=event.tenant_id,
-                             amount=data["amount"], currency=wallet.currency,
-                             session_id=data["session_id"], checkout_url=data["checkout_url"],
-                             created_at=event.recorded_at, updated_at=event.recorded_at)
+        rows[Topup].create(id=data["topup_id"], tenant_id=event.tenant_id,
+                           amount=data["amount"], currency=wallet["currency"],
+                           session_id=data["session_id"], checkout_url=data["checkout_url"],
+                           created_at=event.recorded_at, updated_at=event.recorded_at)
 
-    def _on_FundsDeposited(self, event: RecordedEvent) -> None:
-        Topup.objects.unscoped().filter(id=event.data["topup_id"]).update(
-            state=Topup.PAID, payment_intent=event.data["payment_intent"],
-            updated_at=event.recorded_at)
+    def _on_FundsDeposited(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
+        rows[Topup].update(event.data["topup_id"], state=Topup.PAID,
+                           payment_intent=event.data["payment_intent"],
+                           updated_at=event.recorded_at)
 
-    def _on_TopupFailed(self, event: RecordedEvent) -> None:
-        Topup.objects.unscoped().filter(id=event.data["topup_id"]).update(
-            state=Topup.FAILED, failure_reason=event.data["reason"][:300],
-            updated_at=event.recorded_at)
+    def _on_TopupFailed(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
+        rows[Topup].update(event.data["topup_id"], state=Topup.FAILED,
+                           failure_reason=event.data["reason"][:300],
+                           updated_at=event.recorded_at)
 
-    def _on_FundsRefunded(self, event: RecordedEvent) -> None:
-        Topup.objects.unscoped().filter(id=event.data["topup_id"]).update(
-            refunded=F("refunded") + event.data["amount"], updated_at=event.recorded_at)
+    def _on_FundsRefunded(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
+        topup = rows[Topup].get(event.data["topup_id"])
+        if topup is not None:
+            rows[Topup].change(topup, refunded=topup["refunded"] + event.data["amount"],
+                               updated_at=event.recorded_at)
 
     # --- meters -------------------------------------------------------------------------------
 
-    def _on_MeterStarted(self, event: RecordedEvent) -> None:
+    def _on_MeterStarted(self, event: RecordedEvent, rows: rowfold.Batch, wallet: Row) -> None:
         data = event.data
-        wallet = Wallet.objects.unscoped().get(tenant_id=event.tenant_id)
-        Meter.objects.create(
+        rows[Meter].create(
             id=data["meter_id"], tenant_id=event.tenant_id, resource_type=data["resource_type"],
             resource_id=data["resource_id"], project_id=data["project_id"],
             spec_id=data["spec_id"], spec_name=data["spec_name"],
-            price_per_hour=data["price_per_hour"], currency=wallet.currency, mode=data["mode"],
-            started_at=datetime.fromisoformat(data["started_at"]),
+            price_per_hour=data["price_per_hour"], currency=wallet["currency"],
+            mode=data["mode"], started_at=datetime.fromisoformat(data["started_at"]),
             postpaid_from_seconds=0 if data["mode"] == "postpaid" else None)
 
-    def _meter(self, event: RecordedEvent):  # noqa: ANN202
-        return Meter.objects.unscoped().filter(id=event.data["meter_id"])
+    def _on_MeterSwitchedToPostpaid(self, event: RecordedEvent, rows: rowfold.Batch,
+                                    _: Row) -> None:
+        rows[Meter].update(event.data["meter_id"], postpaid_from_seconds=event.data["at_seconds"])
 
-    def _on_MeterSwitchedToPostpaid(self, event: RecordedEvent) -> None:
-        self._meter(event).update(postpaid_from_seconds=event.data["at_seconds"])
+    def _on_FundsFrozen(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
+        _move_meter(event, rows)
 
-    def _on_FundsFrozen(self, event: RecordedEvent) -> None:
-        self._meter(event).update(frozen=F("frozen") + event.data["amount"])
+    def _on_FreezeReleased(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
+        _move_meter(event, rows)
 
-    def _on_FreezeReleased(self, event: RecordedEvent) -> None:
-        self._meter(event).update(frozen=F("frozen") - event.data["amount"])
-
-    def _on_UsageCharged(self, event: RecordedEvent) -> None:
+    def _on_UsageCharged(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
         data = event.data
-        self._meter(event).update(frozen=F("frozen") - data["from_frozen"],
-                                  charged=F("charged") + data["amount"],
-                                  settled_seconds=data["until_seconds"])
-        self._usage(event, "postpaid", data["seconds"], data["amount"])
+        meter = _move_meter(event, rows, settled_seconds=data["until_seconds"])
+        _usage(event, rows, meter, "postpaid", data["seconds"], data["amount"])
 
-    def _on_PrepaidHoursConsumed(self, event: RecordedEvent) -> None:
+    def _on_PrepaidHoursConsumed(self, event: RecordedEvent, rows: rowfold.Batch,
+                                 _: Row) -> None:
         data = event.data
-        self._meter(event).update(prepaid_seconds=F("prepaid_seconds") + data["seconds"],
-                                  prepaid_value=F("prepaid_value") + data["value"],
-                                  settled_seconds=data["until_seconds"])
-        PrepaidBalance.objects.unscoped().filter(
-            id=_prepaid_key(event.tenant_id, data["spec_id"])).update(
-            seconds=F("seconds") - data["seconds"], value=F("value") - data["value"])
-        self._usage(event, "prepaid", data["seconds"], data["value"])
+        meter = _move_meter(event, rows, settled_seconds=data["until_seconds"])
+        balances = rows[PrepaidBalance]
+        balance = balances.get(_prepaid_key(event.tenant_id, data["spec_id"]))
+        if balance is not None:
+            balances.change(balance, seconds=balance["seconds"] - data["seconds"],
+                            value=balance["value"] - data["value"])
+        _usage(event, rows, meter, "prepaid", data["seconds"], data["value"])
 
-    def _on_MeterStopped(self, event: RecordedEvent) -> None:
+    def _on_MeterStopped(self, event: RecordedEvent, rows: rowfold.Batch, _: Row) -> None:
         data = event.data
-        self._meter(event).update(state=Meter.STOPPED, stop_reason=data["reason"],
-                                  stopped_at=datetime.fromisoformat(data["stopped_at"]),
-                                  settled_seconds=data["seconds"])
-
-    def _usage(self, event: RecordedEvent, kind: str, seconds: int, amount: int) -> None:
-        _usage_record(event, self._meter(event).get(), kind, seconds, amount).save(
-            force_insert=True)
+        rows[Meter].update(data["meter_id"], state=Meter.STOPPED, stop_reason=data["reason"],
+                           stopped_at=datetime.fromisoformat(data["stopped_at"]),
+                           settled_seconds=data["seconds"])
 
     # --- prepaid ------------------------------------------------------------------------------
 
-    def _on_PrepaidHoursPurchased(self, event: RecordedEvent) -> None:
+    def _on_PrepaidHoursPurchased(self, event: RecordedEvent, rows: rowfold.Batch,
+                                  _: Row) -> None:
         data = event.data
+        balances = rows[PrepaidBalance]
         key = _prepaid_key(event.tenant_id, data["spec_id"])
-        balance, _ = PrepaidBalance.objects.unscoped().get_or_create(
-            id=key, defaults={"tenant_id": event.tenant_id, "spec_id": data["spec_id"],
-                              "spec_name": data["spec_name"]})
-        PrepaidBalance.objects.unscoped().filter(id=balance.id).update(
-            seconds=F("seconds") + data["seconds"], value=F("value") + data["amount"])
+        balance = balances.get(key) or balances.create(
+            id=key, tenant_id=event.tenant_id, spec_id=data["spec_id"],
+            spec_name=data["spec_name"])
+        balances.change(balance, seconds=balance["seconds"] + data["seconds"],
+                        value=balance["value"] + data["amount"])
 
 
-# Events that only move money on wallets and meters that already exist.
-_BATCHED = frozenset({"FundsFrozen", "FreezeReleased", "UsageCharged", "PrepaidHoursConsumed"})
-# How each batched event moves its meter's columns: (column, data key, sign).
+_PREPAID = frozenset({"PrepaidHoursPurchased", "PrepaidHoursConsumed"})
+# How money events move their meter's columns: (column, data key, sign).
 _METER_MOVES = {
     "FundsFrozen": (("frozen", "amount", 1),),
     "FreezeReleased": (("frozen", "amount", -1),),
@@ -181,70 +171,24 @@ _METER_MOVES = {
 }
 
 
-class _MoneyRun:
-    """A run of batched events written with bulk statements; the same rows as `handle`."""
-
-    def __init__(self, events: list[RecordedEvent]):
-        self.events = events
-
-    def write(self) -> None:
-        if not self.events:
-            return
-        entries, postings, usage = [], [], []
-        wallets: dict[object, dict[str, object]] = {}
-        meter_ids = {event.data["meter_id"] for event in self.events}
-        meters = {str(m.id): m for m in Meter.objects.unscoped().filter(id__in=meter_ids)}
-        prepaid: dict[str, list[int]] = {}
-        for event in self.events:
-            data, legs = event.data, ledger.postings_for(event.type, event.data)
-            change = wallets.setdefault(event.tenant_id, {"available": 0, "frozen": 0})
-            change.update(version=event.version, updated_at=event.recorded_at)
-            if legs:
-                entries.append(LedgerEntry(
-                    position=event.position, tenant_id=event.tenant_id, event_type=event.type,
-                    meter_id=data.get("meter_id"), memo=_memo(event),
-                    recorded_at=event.recorded_at))
-                for leg, (account, amount) in enumerate(legs):
-                    postings.append(Posting(
-                        id=event.position * 8 + leg, entry_id=event.position,
-                        tenant_id=event.tenant_id, account=account, amount=amount,
-                        recorded_at=event.recorded_at))
-                    if account in _WALLET_COLUMNS:
-                        change[_WALLET_COLUMNS[account]] += amount
-            meter = meters[data["meter_id"]]
-            for column, key, sign in _METER_MOVES[event.type]:
-                setattr(meter, column, getattr(meter, column) + sign * data[key])
-            if event.type in ("UsageCharged", "PrepaidHoursConsumed"):
-                meter.settled_seconds = data["until_seconds"]
-                kind = "postpaid" if event.type == "UsageCharged" else "prepaid"
-                amount = data["amount"] if kind == "postpaid" else data["value"]
-                usage.append(_usage_record(event, meter, kind, data["seconds"], amount))
-            if event.type == "PrepaidHoursConsumed":
-                moved = prepaid.setdefault(_prepaid_key(event.tenant_id, data["spec_id"]),
-                                           [0, 0])
-                moved[0] += data["seconds"]
-                moved[1] += data["value"]
-        LedgerEntry.objects.bulk_create(entries)
-        Posting.objects.bulk_create(postings)
-        UsageRecord.objects.bulk_create(usage)
-        Meter.objects.unscoped().bulk_update(list(meters.values()), [
-            "frozen", "charged", "prepaid_seconds", "prepaid_value", "settled_seconds"])
-        for key, (seconds, value) in prepaid.items():
-            PrepaidBalance.objects.unscoped().filter(id=key).update(
-                seconds=F("seconds") - seconds, value=F("value") - value)
-        for tenant_id, change in wallets.items():
-            Wallet.objects.unscoped().filter(tenant_id=tenant_id).update(
-                available=F("available") + change.pop("available"),
-                frozen=F("frozen") + change.pop("frozen"), **change)
+def _move_meter(event: RecordedEvent, rows: rowfold.Batch, **values: object) -> Row | None:
+    meter = rows[Meter].get(event.data["meter_id"])
+    if meter is not None:
+        for column, key, sign in _METER_MOVES[event.type]:
+            values[column] = meter[column] + sign * event.data[key]
+        rows[Meter].change(meter, **values)
+    return meter
 
 
-def _usage_record(event: RecordedEvent, meter: Meter, kind: str, seconds: int,
-                  amount: int) -> UsageRecord:
-    return UsageRecord(
-        position=event.position, tenant_id=event.tenant_id, meter_id=meter.id,
-        resource_type=meter.resource_type, resource_id=meter.resource_id,
-        project_id=meter.project_id, spec_name=meter.spec_name, kind=kind, seconds=seconds,
-        amount=amount, recorded_at=event.recorded_at)
+def _usage(event: RecordedEvent, rows: rowfold.Batch, meter: Row | None, kind: str,
+           seconds: int, amount: int) -> None:
+    if meter is None:
+        raise Meter.DoesNotExist(f"meter {event.data['meter_id']} of a {event.type}")
+    rows[UsageRecord].create(
+        position=event.position, tenant_id=event.tenant_id, meter_id=meter["id"],
+        resource_type=meter["resource_type"], resource_id=meter["resource_id"],
+        project_id=meter["project_id"], spec_name=meter["spec_name"], kind=kind,
+        seconds=seconds, amount=amount, recorded_at=event.recorded_at)
 
 
 def _memo(event: RecordedEvent) -> str:

@@ -1,8 +1,10 @@
 """Dataset events -> the Dataset read model and its corrections."""
 
+from collections.abc import Sequence
+
 from datasets.aggregates import INVALID, READY, VALIDATING
 from datasets.models import Dataset, DatasetCorrection
-from eventlog import projections
+from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 
 _RESULTS = {"DatasetValidated": READY, "DatasetRejected": INVALID}
@@ -14,15 +16,16 @@ class DatasetList(projections.Projection):
                    "DatasetRejected", "DatasetArchived", "DatasetAnnotationCorrected"}
     models = [Dataset, DatasetCorrection]
 
-    def handle(self, event: RecordedEvent) -> None:
-        data = event.data
+    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        rows[Dataset].load([e.data["parent"] if e.type == "DatasetUploaded" else e.stream_id
+                            for e in events])
+
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
+        data, datasets = event.data, rows[Dataset]
         if event.type == "DatasetUploaded":
             parent = data["parent"]
-            origin = event.stream_id
-            if parent is not None:
-                origin = (Dataset.objects.unscoped().filter(pk=parent)
-                          .values_list("origin", flat=True).get())
-            Dataset.objects.create(
+            origin = event.stream_id if parent is None else datasets.get(parent)["origin"]
+            datasets.create(
                 id=event.stream_id, tenant_id=event.tenant_id, project=data["project"],
                 name=data["name"], kind=data["kind"], format=data["format"],
                 version=data["version"], parent=parent, origin=origin,
@@ -44,16 +47,16 @@ class DatasetList(projections.Projection):
         elif event.type == "DatasetArchived":
             changes["archived_at"] = event.recorded_at
         elif event.type == "DatasetAnnotationCorrected":
-            self._correction(event)
-        Dataset.objects.unscoped().filter(id=event.stream_id).update(**changes)
+            self._correction(event, rows)
+        datasets.update(event.stream_id, **changes)
 
     @staticmethod
-    def _correction(event: RecordedEvent) -> None:
-        version = Dataset.objects.unscoped().get(pk=event.stream_id)
+    def _correction(event: RecordedEvent, rows: rowfold.Batch) -> None:
+        version = rows[Dataset].get(event.stream_id)
         data = event.data
-        DatasetCorrection.objects.create(
+        rows[DatasetCorrection].create(
             position=event.position, tenant_id=event.tenant_id, dataset=event.stream_id,
-            origin=version.origin, version=version.version, parent=version.parent,
+            origin=version["origin"], version=version["version"], parent=version["parent"],
             file_name=data["file_name"], new_file_name=data["new_file_name"],
             before=data["before"], after=data["after"], note=data["note"],
             source=data["source"], created_at=event.recorded_at,

@@ -9,19 +9,26 @@ is how a rebuild replays the whole log into empty read models:
         event_types = {"ProjectCreated", "ProjectRenamed", "ProjectArchived"}
         models = [Project]
 
-        def handle(self, event: RecordedEvent) -> None: ...
+        def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None: ...
 
     projections.register(ProjectList())
+
+A projection that folds changes the rows of a `rowfold.Batch` (one per batch of events, written
+with set-based statements); the same `handle_batch` serves inline appends, catch-up and
+rebuilds, so they cannot disagree. A projection may instead write per event in `handle`.
+Rebuilds are in `eventlog.rebuild`.
 """
 
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from django.db import transaction
-from django.db.models import Max, Model
+from django.db.models import Model
 
-from eventlog.models import Event, ProjectionCheckpoint
+from eventlog import rebuild as rebuilding
+from eventlog import rowfold
+from eventlog.models import ProjectionCheckpoint
+from eventlog.rebuild import RebuildIncomplete  # noqa: F401  (raised by rebuild)
 from eventlog.store import RecordedEvent, read_log
 
 _registry: dict[str, "Projection"] = {}
@@ -35,13 +42,40 @@ class Projection:
     models: ClassVar[Sequence[type[Model]]] = ()
     inline: ClassVar[bool] = True
 
-    def handle(self, event: RecordedEvent) -> None:
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
+        """Change the batch's rows for one event (a projection that folds overrides this)."""
         raise NotImplementedError
 
-    def handle_batch(self, events: Sequence[RecordedEvent]) -> None:
-        """Several events in log order; override to write them in fewer statements."""
+    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        """Load the stored rows a batch will change in a few queries (optional)."""
+
+    @property
+    def folds(self) -> bool:
+        """Whether this projection writes batches through `fold` (else one event at a time)."""
+        return type(self).fold is not Projection.fold
+
+    def handle(self, event: RecordedEvent) -> None:
+        """One event; a projection that folds handles it as a batch of one."""
+        if not self.folds:
+            raise NotImplementedError
+        self.handle_batch([event])
+
+    def handle_batch(self, events: Sequence[RecordedEvent], *,
+                     tables: Mapping[type[Model], str] | None = None) -> None:
+        """Several events in log order, into the live tables or the ones `tables` names."""
+        if not self.folds:
+            if tables:
+                raise ValueError(f"{self.name} does not fold: it writes its live tables only")
+            for event in events:
+                self.handle(event)
+            return
+        if not events:
+            return
+        rows = rowfold.Batch(self.models, tables)
+        self.prepare(events, rows)
         for event in events:
-            self.handle(event)
+            self.fold(event, rows)
+        rows.write()
 
     def reset(self) -> None:
         """Empty the read models before a rebuild; children first, so foreign keys hold."""
@@ -94,36 +128,9 @@ def catch_up(projection: Projection, *, batch: int = 500) -> int:
             handled += len(events)
 
 
-def rebuild(names: Iterable[str] | None = None, *, wait_s: float = 60.0) -> dict[str, int]:
-    """Empty read models and replay the whole log into them; returns events handled per name.
-
-    Readers hold back events behind any open transaction (on PostgreSQL, in any database of
-    the server), so a replay stopping at the first empty read could leave read models short.
-    The replay goes on until it has reached every event committed when it began, waiting up to
-    `wait_s` for old transactions to end, else it raises RebuildIncomplete.
-    """
-    chosen = [p for p in registered() if names is None or p.name in set(names)]
-    handled = {}
-    for projection in chosen:
-        with transaction.atomic():
-            projection.reset()
-            ProjectionCheckpoint.objects.update_or_create(name=projection.name,
-                                                          defaults={"position": 0})
-        target = Event.objects.filter(type__in=sorted(projection.event_types)).aggregate(
-            last=Max("position"))["last"] or 0
-        deadline = time.monotonic() + wait_s
-        handled[projection.name] = catch_up(projection)
-        while ProjectionCheckpoint.objects.get(name=projection.name).position < target:
-            if time.monotonic() > deadline:
-                raise RebuildIncomplete(
-                    f"{projection.name} replayed up to "
-                    f"{ProjectionCheckpoint.objects.get(name=projection.name).position} of "
-                    f"{target}: a transaction open for over {wait_s:.0f} s holds readers "
-                    "back; end it and rebuild again.")
-            time.sleep(0.05)
-            handled[projection.name] += catch_up(projection)
-    return handled
-
-
-class RebuildIncomplete(RuntimeError):
-    """A rebuild could not reach the events that were committed when it began."""
+def rebuild(names: Iterable[str] | None = None, **options: object) -> dict[str, int]:
+    """Replay the whole log into these projections' read models (all by default); events
+    handled per name. The options and the shadow tables are `eventlog.rebuild.replay_all`'s."""
+    wanted = None if names is None else set(names)
+    chosen = [p for p in registered() if wanted is None or p.name in wanted]
+    return rebuilding.replay_all(chosen, **options)

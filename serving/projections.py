@@ -1,8 +1,9 @@
 """Service events -> Service, ServiceInstance, ServiceUpdate and ServiceKey rows."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from eventlog import projections
+from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 from serving.models import Service, ServiceInstance, ServiceKey, ServiceUpdate
 
@@ -20,12 +21,15 @@ class ServiceBoard(projections.Projection):
                    *_STATE_OF}
     models = [Service, ServiceInstance, ServiceUpdate, ServiceKey]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        rows[Service].load(e.stream_id for e in events)
+
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         """Fold one event into the rows it concerns."""
         data, at = event.data, event.recorded_at
         service_id = event.stream_id
         if event.type == "ServiceCreated":
-            Service.objects.create(
+            rows[Service].create(
                 id=service_id, tenant_id=event.tenant_id, project_id=data["project"],
                 model_id=data["model"], name=data["name"], spec_id=data["spec"],
                 spec_name=data["spec_name"], billing_mode=data["billing_mode"],
@@ -37,51 +41,47 @@ class ServiceBoard(projections.Projection):
         if event.type in _STATE_OF:
             changes["state"] = _STATE_OF[event.type]
         instance_id = f"{service_id}:{data.get('instance')}"
-        instances = ServiceInstance.objects.unscoped()
+        instances = rows[ServiceInstance]
         if event.type == "ServiceMeterStarted":
             changes["meter_id"] = data["meter_id"]
         elif event.type == "ServiceKeyIssued":
-            ServiceKey.objects.unscoped().update_or_create(
-                service_id=service_id, defaults={"tenant_id": event.tenant_id,
-                                                 "prefix": data["prefix"],
-                                                 "digest": data["digest"], "issued_at": at})
+            rows[ServiceKey].upsert(service_id, tenant_id=event.tenant_id,
+                                    prefix=data["prefix"], digest=data["digest"],
+                                    issued_at=at)
             changes["key_prefix"] = data["prefix"]
         elif event.type == "ServiceInstanceStarted":
-            instances.update_or_create(id=instance_id, defaults={
-                "tenant_id": event.tenant_id, "service_id": service_id,
-                "number": data["instance"], "state": "starting", "node": data["node"],
-                "model_id": None, "started_at": at, "ready_at": None, "exited_at": None,
-                "exit_reason": ""})
+            instances.upsert(instance_id, tenant_id=event.tenant_id, service_id=service_id,
+                             number=data["instance"], state="starting", node=data["node"],
+                             model_id=None, started_at=at, ready_at=None, exited_at=None,
+                             exit_reason="")
         elif event.type == "ServiceInstanceReady":
-            instances.filter(id=instance_id).update(state="ready", model_id=data["model"],
-                                                    ready_at=at)
-            service = Service.objects.unscoped().get(id=service_id)
-            if service.state == "deploying":
+            instances.update(instance_id, state="ready", model_id=data["model"], ready_at=at)
+            service = rows[Service].get(service_id)
+            if service is not None and service["state"] == "deploying":
                 changes.update(state="running", running_at=at)
         elif event.type == "ServiceInstanceExited":
-            instances.filter(id=instance_id).update(state="exited", exited_at=at,
-                                                    exit_reason=data["reason"])
+            instances.update(instance_id, state="exited", exited_at=at,
+                             exit_reason=data["reason"])
         elif event.type == "ServiceUpdateStarted":
-            ServiceUpdate.objects.create(
+            rows[ServiceUpdate].create(
                 id=data["update"], tenant_id=event.tenant_id, service_id=service_id,
                 from_model_id=data["previous_model"], to_model_id=data["model"],
                 state="updating", started_at=at)
             changes["model_id"] = data["model"]
         elif event.type == "ServiceUpdated":
-            ServiceUpdate.objects.unscoped().filter(id=data["update"]).update(
-                state="done", finished_at=at)
+            rows[ServiceUpdate].update(data["update"], state="done", finished_at=at)
         elif event.type in ("ServiceStopped", "ServiceFailed"):
             changes["stopped_at"] = at
             if event.type == "ServiceStopped":
                 changes["stop_reason"] = data["reason"]
             else:
                 changes.update(failure_code=data["code"], failure_message=data["message"])
-            ServiceUpdate.objects.unscoped().filter(service_id=service_id,
-                                                    state="updating").update(
-                state="abandoned", finished_at=at)
+            updates = rows[ServiceUpdate]
+            for update in updates.where(service_id=service_id, state="updating"):
+                updates.change(update, state="abandoned", finished_at=at)
         elif event.type == "ServiceStopRequested":
             changes["stop_reason"] = data["reason"]
-        Service.objects.unscoped().filter(id=service_id).update(**changes)
+        rows[Service].update(service_id, **changes)
 
 
 projections.register(ServiceBoard())
