@@ -5,7 +5,7 @@ from django.conf import settings
 
 from core.broker import CPU_QUEUE
 from core.scheduler import periodic
-from eventlog import policies, projections
+from eventlog import lag, policies, projections
 
 
 @dramatiq.actor(queue_name=CPU_QUEUE, max_retries=3)
@@ -13,6 +13,7 @@ def catch_up_projections() -> None:
     """Feed every asynchronous projection the events after its checkpoint."""
     for projection in projections.registered():
         if not projection.inline:
+            lag.observe(projection)  # how far behind it was when this pass began
             projections.catch_up(projection)
 
 

@@ -20,10 +20,12 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from accounts import api as accounts
 from accounts.api import may_read
 from core import json_bounds
+from core.telemetry import metrics
 from eventlog.realtime import Subscriber, db, hubs
 from eventlog.store import RecordedEvent, events_after_exceed, read_log
 
@@ -63,12 +65,18 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         # missed, even on a live-only socket.
         self.hub = await hubs.for_current_loop().join(self.tenant_id, self.subscriber)
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.inc()
+        metrics.WEBSOCKETS_OPENED.inc()
         loop = asyncio.get_running_loop()
         self.sender = loop.create_task(self._stream())
         self.guard = loop.create_task(self._guard())
         watches.for_current_loop().add(self)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.dec()
         for task in (getattr(self, "sender", None), getattr(self, "guard", None)):
             if task is not None:
                 task.cancel()
@@ -169,6 +177,9 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 await self._resync(self.last_sent)
                 return
             await self._deliver(batch)
+            if batch:  # live events only (a backlog replay is old by design): commit to sent
+                metrics.WEBSOCKET_LAG.observe((timezone.now() - batch[0].recorded_at
+                                               ).total_seconds())
 
 
 class CredentialWatch:

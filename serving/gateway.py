@@ -49,6 +49,8 @@ from core.errors import (
 )
 from core.exceptions import error_response
 from core.middleware import RequestIdMiddleware, RequestSizeLimitMiddleware
+from core.telemetry import metrics
+from core.telemetry import web as telemetry
 from serving import monitoring
 from serving.transport import transport
 
@@ -154,8 +156,10 @@ async def answer(view_class: type, request: HttpRequest, pk: object,
     finally:
         queue.forget(request_id)
     if service is not None:
-        monitoring.record(service.tenant_id, service.id, (time.monotonic() - started) * 1000,
-                          _outcome(response.status_code))
+        elapsed = time.monotonic() - started
+        outcome = _outcome(response.status_code)
+        monitoring.record(service.tenant_id, service.id, elapsed * 1000, outcome)
+        metrics.PREDICTION_LATENCY.labels(str(service.id), outcome).observe(elapsed)
     return response
 
 
@@ -175,6 +179,10 @@ def view(view_class: type, initkwargs: dict[str, Any], *, pooled: bool = False) 
     predict.initkwargs = predict.view_initkwargs = initkwargs
     predict.csrf_exempt = True
     return predict
+
+
+# The route template the gateway serves, as /metrics labels Django's requests to it.
+PREDICT_ROUTE = "/api/v1/services/<uuid:pk>/predict/"
 
 
 def predicted_service(path: str) -> str | None:
@@ -249,5 +257,6 @@ class PredictionGateway(ASGIHandler):
 
         # a crash answers in the API's error shape, with DEBUG on too (no debug page)
         chain = convert_exception_to_response(crashes.guarded(respond))
-        self._middleware_chain = RequestIdMiddleware(RequestSizeLimitMiddleware(chain))
+        self._middleware_chain = RequestIdMiddleware(telemetry.wrap(
+            RequestSizeLimitMiddleware(chain), route=PREDICT_ROUTE))
 

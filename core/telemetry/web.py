@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from core.middleware import _BothModes
 from core.telemetry import logcontext, metrics
+from core.views import not_found
 
 # The URL segment before a route's `<...pk>` names what the id is; only these are logged.
 _ID_OF_SEGMENT = {"tasks": "task_id", "evaluations": "evaluation_id", "services": "service_id",
@@ -36,7 +37,9 @@ def route_of(request: HttpRequest) -> str:
     if forced:
         return forced
     match = getattr(request, "resolver_match", None)
-    return "/" + match.route if match is not None and match.route else UNMATCHED
+    if match is None or not match.route or match.func is not_found:  # the API's catch-all
+        return UNMATCHED
+    return "/" + match.route
 
 
 class TelemetryMiddleware(_BothModes):
