@@ -34,7 +34,8 @@ def _ref(row: Dataset) -> DatasetRef:
     return DatasetRef(
         id=row.id, tenant_id=row.tenant_id, project_id=row.project, name=row.name,
         kind=row.kind, format=row.format, version=row.version, state=row.state,
-        storage_key=row.storage_key, labels=tuple(row.labels), image_count=row.image_count,
+        storage_key=row.storage_key, label_names=tuple(label["name"] for label in row.labels),
+        image_count=row.image_count,
         builtin=row.builtin, archived=row.archived_at is not None)
 
 

@@ -18,7 +18,7 @@ class DatasetRef:
     version: int
     state: str
     storage_key: str
-    labels: tuple[str, ...]
+    label_names: tuple[str, ...]  # in the read model's order
     image_count: int
     builtin: bool
     archived: bool
