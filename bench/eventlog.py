@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.services import POSTGRES_URL  # noqa: E402
 
-DB_NAME = "automl_bench_eventlog"
+DB_NAME = POSTGRES_URL.rsplit("/", 1)[1] + "_bench_eventlog"  # per TEST_DATABASE_URL: runs apart
 ADMIN_URL = POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
 BENCH_URL = POSTGRES_URL.rsplit("/", 1)[0] + f"/{DB_NAME}"
 DATA = json.dumps({"epoch": 3, "loss": 0.4213, "metrics": {"accuracy": 0.91}})
@@ -66,9 +66,10 @@ def setup_django() -> None:
     django.setup()
 
 
-def raw_writer(start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+def raw_writer(ready: mp.Queue, start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
     tenant, stream = str(uuid.uuid4()), str(uuid.uuid4())
     with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+        ready.put(1)
         start.wait()
         version, count = 0, 0
         while time.time() < stop_at.value:
@@ -99,7 +100,8 @@ def _bench_event() -> type:
     return BenchTicked
 
 
-def append_writer(tenant: str, start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+def append_writer(tenant: str, ready: mp.Queue, start: mp.Event, stop_at: mp.Value,
+                  out: mp.Queue) -> None:
     setup_django()
     from eventlog.store import Stream, append
 
@@ -108,6 +110,7 @@ def append_writer(tenant: str, start: mp.Event, stop_at: mp.Value, out: mp.Queue
     events = [ticked(epoch=3, loss=0.4213, metrics={"accuracy": 0.91})] * 2
     append(stream, 0, events)  # warm the connection and caches before the clock starts
     version, count = 2, 0
+    ready.put(1)
     start.wait()
     while time.time() < stop_at.value:
         append(stream, version, events)
@@ -116,7 +119,8 @@ def append_writer(tenant: str, start: mp.Event, stop_at: mp.Value, out: mp.Queue
     out.put(count)
 
 
-def follower(tenant: str, naive: bool, start: mp.Event, stop_at: mp.Value, out: mp.Queue) -> None:
+def follower(tenant: str, naive: bool, ready: mp.Queue, start: mp.Event, stop_at: mp.Value,
+             out: mp.Queue) -> None:
     setup_django()
     from django.db import connection
 
@@ -129,6 +133,8 @@ def follower(tenant: str, naive: bool, start: mp.Event, stop_at: mp.Value, out: 
             return [row[0] for row in cursor.fetchall()]
 
     seen, cursor_pos = [], 0
+    read_log(tenant_id=tenant, after=0, limit=1)  # warm the connection before the clock
+    ready.put(1)
     start.wait()
     while True:
         finished = time.time() > stop_at.value + 1.0
@@ -146,11 +152,12 @@ def follower(tenant: str, naive: bool, start: mp.Event, stop_at: mp.Value, out: 
 
 def run(kind: str, writers: int, seconds: float, follow: bool = False) -> dict:
     ctx = mp.get_context("spawn")
-    start, out, stop_at = ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0)
+    start, out, stop_at, ready = ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0), ctx.Queue()
     tenant = str(uuid.uuid4())
     procs = []
     for _ in range(writers):
-        args = (start, stop_at, out) if kind == "raw" else (tenant, start, stop_at, out)
+        args = ((ready, start, stop_at, out) if kind == "raw" else
+                (tenant, ready, start, stop_at, out))
         procs.append(ctx.Process(target=raw_writer if kind == "raw" else append_writer,
                                  args=args))
     followers = []
@@ -158,10 +165,12 @@ def run(kind: str, writers: int, seconds: float, follow: bool = False) -> dict:
         followers_out = ctx.Queue()
         for naive in (False, True):
             followers.append(ctx.Process(target=follower,
-                                         args=(tenant, naive, start, stop_at, followers_out)))
+                                         args=(tenant, naive, ready, start, stop_at,
+                                               followers_out)))
     for proc in procs + followers:
         proc.start()
-    time.sleep(4.0 if kind == "append" else 1.0)  # let every process set up before the clock
+    for _ in procs + followers:  # every process set up (Django, connection) before the clock
+        ready.get(timeout=120)
     stop_at.value = time.time() + seconds
     began = time.time()
     start.set()

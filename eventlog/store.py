@@ -90,43 +90,58 @@ def recorded(row: Event) -> RecordedEvent:
 
 _COLUMNS = ("tenant_id", "stream_type", "stream_id", "version", "type", "schema_version", "data",
             "metadata", "recorded_at")
-_PG_CASTS = ("uuid", "varchar", "varchar", "integer", "varchar", "smallint", "jsonb", "jsonb",
-             "timestamptz")
+_HEAD = ("(SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = {sid}) "
+         "= {expected}")
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_sql(vendor: str, count: int) -> str:
-    """One INSERT that writes the events only if the stream is still at the expected version.
+def _postgres_insert_sql(*, in_transaction: bool) -> str:
+    """The one INSERT of any number of events on PostgreSQL: the per-event values travel as
+    three arrays, so the statement text never changes and is prepared once per connection.
 
-    On PostgreSQL it also numbers the rows within the transaction's position block itself,
-    which spares a trigger call per row.
+    It writes only if the stream is still at the expected version, and numbers the rows in the
+    transaction's position block itself (sparing the trigger). A statement that is its own
+    transaction (autocommit) starts the block: no count of earlier events to read or claim.
     """
-    columns = ", ".join(_COLUMNS)
-    head = "(SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = %s) = %s"
-    if vendor == "postgresql":
-        row = "(%s::integer, " + ", ".join(f"%s::{cast}" for cast in _PG_CASTS) + ")"
-        return (
-            f"WITH tx AS ({guards.POSTGRES_TX_BLOCK}), "  # noqa: S608 - no user input
-            f"claim AS (SELECT {guards.POSTGRES_CLAIM.format(count=count)} FROM tx) "
-            f"INSERT INTO eventlog_event (position, {columns}) "
-            f"SELECT tx.base + tx.n + v.idx, {', '.join('v.' + c for c in _COLUMNS)} "
-            f"FROM tx, claim, (VALUES {', '.join([row] * count)}) AS v (idx, {columns}) "
-            f"WHERE {head} RETURNING version, position"
-        )
-    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    block = guards.POSTGRES_TX_BLOCK if in_transaction else (
+        f"SELECT (pg_current_xact_id()::text::bigint << {guards.POSITION_SHIFT}) AS base, 0 AS n")
+    count = "cardinality(%(types)s::varchar[])"
+    claim = (f", claim AS (SELECT {guards.POSTGRES_CLAIM.format(count=count)} FROM tx)"  # noqa: S608
+             if in_transaction else "")
+    head = _HEAD.format(sid="%(stream_id)s", expected="%(expected)s")
+    # Past the block's last position the next transaction's block begins: refuse (the failed
+    # cast names the count; SQL has no RAISE, and a CASE evaluates only the branch taken).
+    limit = guards.MAX_EVENTS_PER_TRANSACTION
+    position = (f"CASE WHEN tx.n + v.idx <= {limit} THEN tx.base + tx.n + v.idx - 1 ELSE "
+                f"('eventlog: more than {limit} events in one transaction: ' "
+                "|| (tx.n + v.idx))::bigint END")
     return (
-        f"INSERT INTO eventlog_event ({columns}) "  # noqa: S608 - no user input
-        f"SELECT * FROM (VALUES {', '.join([row] * count)}) AS v "
+        f"WITH tx AS ({block}){claim} "  # noqa: S608 - no user input
+        f"INSERT INTO eventlog_event (position, {', '.join(_COLUMNS)}) "
+        f"SELECT {position}, %(tenant_id)s::uuid, %(stream_type)s::varchar, "
+        "%(stream_id)s::varchar, %(expected)s::integer + v.idx::integer, v.type, v.sv, "
+        "v.data::jsonb, %(metadata)s::jsonb, %(recorded_at)s::timestamptz "
+        f"FROM tx{', claim' if in_transaction else ''}, unnest(%(types)s::varchar[], "
+        "%(versions)s::smallint[], %(data)s::text[]) WITH ORDINALITY AS v (type, sv, data, idx) "
         f"WHERE {head} RETURNING version, position"
     )
 
 
-def _execute_insert(db: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple]:
-    """Run the insert; on PostgreSQL with server-side binding so the statement is prepared once."""
-    if db.vendor != "postgresql":
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+_POSTGRES_INSERT = {mode: _postgres_insert_sql(in_transaction=mode) for mode in (False, True)}
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert_sql(count: int) -> str:
+    """One INSERT of `count` events that writes only if the stream is at the expected version."""
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO eventlog_event ({', '.join(_COLUMNS)}) "  # noqa: S608 - no user input
+        f"SELECT * FROM (VALUES {', '.join([row] * count)}) AS v "
+        f"WHERE {_HEAD.format(sid='%s', expected='%s')} RETURNING version, position"
+    )
+
+
+def _execute_postgres(db: BaseDatabaseWrapper, params: dict[str, Any]) -> list[tuple]:
+    """Run the insert with server-side binding, so the statement is prepared once."""
     import psycopg
 
     db.ensure_connection()
@@ -134,37 +149,41 @@ def _execute_insert(db: BaseDatabaseWrapper, sql: str, params: list[Any]) -> lis
     cursor = getattr(raw, "_eventlog_cursor", None)
     if cursor is None or cursor.closed:
         cursor = raw._eventlog_cursor = psycopg.Cursor(raw)
-    try:
-        cursor.execute(sql, params, prepare=True)
+    with db.wrap_database_errors:  # psycopg's errors as Django's (IntegrityError...)
+        cursor.execute(_POSTGRES_INSERT[not db.get_autocommit()], params, prepare=True)
         return cursor.fetchall()
-    except psycopg.errors.UniqueViolation as exc:
-        raise IntegrityError(str(exc)) from exc
 
 
-def _row_params(db: BaseDatabaseWrapper, index: int, row: dict[str, Any]) -> list[Any]:
-    if db.vendor == "postgresql":
-        return [index, row["tenant_id"], row["stream_type"], row["stream_id"], row["version"],
-                row["type"], row["schema_version"], json.dumps(row["data"], cls=DjangoJSONEncoder),
-                json.dumps(row["metadata"]), row["recorded_at"]]
-    return [Event._meta.get_field(name).get_db_prep_save(row[name], db) for name in _COLUMNS]
+def _execute_sqlite(db: BaseDatabaseWrapper, rows: list[dict[str, Any]], stream: Stream,
+                    expected_version: int) -> list[tuple]:
+    fields = [Event._meta.get_field(name) for name in _COLUMNS]
+    params = [field.get_db_prep_save(row[field.name], db) for row in rows for field in fields]
+    with db.cursor() as cursor:
+        cursor.execute(_sqlite_insert_sql(len(rows)), [*params, stream.id, expected_version])
+        return cursor.fetchall()
 
 
 def _insert(db: BaseDatabaseWrapper, stream: Stream, expected_version: int,
             events: Sequence[object], meta: dict[str, Any]) -> list[RecordedEvent]:
     now = timezone.now()
     rows: list[dict[str, Any]] = []
-    params: list[Any] = []
     for offset, payload in enumerate(events):
         name = schema.type_name(payload)
-        row = {"tenant_id": stream.tenant_id, "stream_type": stream.type, "stream_id": stream.id,
-               "version": expected_version + offset + 1, "type": name,
-               "schema_version": schema.current_version(name), "data": schema.to_data(payload),
-               "metadata": meta, "recorded_at": now}
-        rows.append(row)
-        params += _row_params(db, offset, row)
-    params += [stream.id, expected_version]
+        rows.append({"tenant_id": stream.tenant_id, "stream_type": stream.type,
+                     "stream_id": stream.id, "version": expected_version + offset + 1,
+                     "type": name, "schema_version": schema.current_version(name),
+                     "data": schema.to_data(payload), "metadata": meta, "recorded_at": now})
     try:
-        inserted = _execute_insert(db, _insert_sql(db.vendor, len(rows)), params)
+        if db.vendor == "postgresql":
+            inserted = _execute_postgres(db, {
+                "tenant_id": stream.tenant_id, "stream_type": stream.type,
+                "stream_id": stream.id, "expected": expected_version,
+                "types": [row["type"] for row in rows],
+                "versions": [row["schema_version"] for row in rows],
+                "data": [json.dumps(row["data"], cls=DjangoJSONEncoder) for row in rows],
+                "metadata": json.dumps(meta), "recorded_at": now})
+        else:
+            inserted = _execute_sqlite(db, rows, stream, expected_version)
     except IntegrityError as exc:
         raise VersionConflict(
             f"{stream.type} {stream.id} was changed concurrently; reload it and try again."
@@ -189,6 +208,8 @@ def append(stream: Stream, expected_version: int, events: Sequence[object],
     """
     if not events:
         return []
+    if len(events) > guards.MAX_EVENTS_PER_TRANSACTION:
+        raise ValueError(f"at most {guards.MAX_EVENTS_PER_TRANSACTION} events in one append")
     from eventlog import projections, realtime  # imported late: both import this module
 
     db = connections[DEFAULT_DB_ALIAS]

@@ -179,3 +179,38 @@ def test_read_log_pages_in_position_order_and_filters():
     only = read_log(tenant_id=tenant, stream_id=streams[1].id)
     assert {e.stream_id for e in only} == {streams[1].id}
     assert read_log(tenant_id=uuid.uuid4()) == []
+
+
+def test_a_transaction_numbers_its_appends_and_orm_inserts_in_one_block(db):
+    """Several appends and a row the ORM writes share one position block, in order."""
+    stream = widget()
+    with transaction.atomic():
+        first = append(stream, 0, [WidgetMade(size=1), WidgetPainted(colour="a", finish="b")])
+        second = append(stream, 2, [WidgetPainted(colour="c", finish="d")])
+        orm = Event.objects.create(tenant_id=stream.tenant_id, stream_type="widget",
+                                   stream_id=stream.id, version=4, type="WidgetMade",
+                                   data={"size": 2})
+        third = append(stream, 4, [WidgetPainted(colour="g", finish="h")])
+    positions = [e.position for e in first + second] + [orm.position] + [third[0].position]
+    assert positions == sorted(positions) and len(set(positions)) == 5
+    stored = [e.position for e in load_stream(stream.id)]
+    assert stored == positions
+    if connection.vendor == "postgresql":  # one block: the same transaction id, n = 0..4
+        assert [p - positions[0] for p in positions] == [0, 1, 2, 3, 4]
+
+
+def test_more_events_than_a_position_block_holds_are_refused_and_write_nothing(db):
+    stream = widget()
+    with pytest.raises(ValueError, match="at most 4096"):
+        append(stream, 0, [WidgetMade(size=n) for n in range(4097)])
+    assert not Event.objects.filter(stream_id=stream.id).exists()
+
+
+def test_a_transaction_past_its_position_block_is_refused(db, postgres_only):
+    """Appends that together pass 4,096 events in one transaction fail, rather than take
+    positions of the next transaction's block."""
+    stream = widget()
+    with pytest.raises(DatabaseError, match="more than 4096 events"), transaction.atomic():
+        append(stream, 0, [WidgetMade(size=n) for n in range(4000)])
+        append(stream, 4000, [WidgetMade(size=n) for n in range(97)])
+    assert not Event.objects.filter(stream_id=stream.id).exists()
