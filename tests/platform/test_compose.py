@@ -136,3 +136,16 @@ def test_gpu_workers_refuses_an_ambiguous_request(args):
     result = subprocess.run([sys.executable, str(PLATFORM / "gpu_workers.py"), *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "error" in result.stderr
+
+
+def test_the_images_install_the_pinned_torch_and_the_telemetry_extra():
+    result = subprocess.run([sys.executable, str(PLATFORM / "requirements.py"),
+                             str(ROOT / "pyproject.toml")],
+                            capture_output=True, text=True, timeout=30, check=True)
+    lines = result.stdout.splitlines()
+    # deps-slim finds these two lines with grep '^torch==' / '^torchvision==' for the CPU index.
+    assert any(re.fullmatch(r"torch==[\d.]+", line) for line in lines), lines
+    assert any(re.fullmatch(r"torchvision==[\d.]+", line) for line in lines), lines
+    assert any(line.startswith("prometheus-client") for line in lines), "no /metrics in images"
+    assert any(line.startswith("Django") for line in lines)
+    assert "platform/requirements.py" in (PLATFORM / "Dockerfile").read_text()
