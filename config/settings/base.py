@@ -365,11 +365,11 @@ READINESS_CHECK_TIMEOUT_S = env.float("READINESS_CHECK_TIMEOUT_S", default=2.0)
 READINESS_CACHE_S = env.float("READINESS_CACHE_S", default=1.0)
 # /metrics: served to these addresses (the client's, X-Forwarded-For only from TRUSTED_PROXIES)
 # or to a caller sending METRICS_BEARER_TOKEN as a Bearer token.
-_metrics_cidrs = env.list("METRICS_ALLOWED_CIDRS", default=[
-    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
+_metrics_cidrs = env.list("METRICS_ALLOWED_CIDRS", default=[])  # empty: the defaults below
 try:
     METRICS_ALLOWED_CIDRS = [str(ipaddress.ip_network(cidr.strip(), strict=False))
-                             for cidr in _metrics_cidrs if cidr.strip()]
+                             for cidr in _metrics_cidrs if cidr.strip()] or [
+        "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
 except ValueError as exc:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {exc}") from exc
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")

@@ -6,8 +6,10 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.telemetry.logs import logging_config
+
 from .base import *  # noqa: F403
-from .base import DATABASES, DRAMATIQ_BROKER_URL, REDIS_URL, SECRET_KEY, env
+from .base import DATABASES, DRAMATIQ_BROKER_URL, LOG_LEVEL, REDIS_URL, SECRET_KEY, env
 
 DEBUG = False
 
@@ -61,3 +63,6 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# One JSON object a log line, with the request, tenant and job ids, unless told otherwise.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)

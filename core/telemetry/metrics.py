@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # each process writes its files there
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 try:
     import prometheus_client
 except ImportError:  # optional: `make run` needs none of it
