@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from eventlog.projections import Projection
 
 PAGE = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("position", "tenant_id", "stream_type", "stream_id", "version", "type",
             "schema_version", "data", "metadata", "recorded_at")
 
@@ -175,7 +177,10 @@ def _page(types: Sequence[str], after: int, size: int, horizon: bool) -> list[Re
                 .order_by("position").values_list(*_COLUMNS)[:size])
         return [_recorded(row) for row in rows]
     limit = guards.safe_horizon_sql(connection) if horizon else None
-    sql = (f"SELECT {', '.join(_COLUMNS)} FROM {guards.TABLE} "  # noqa: S608 - constant SQL
+    # The time as microseconds since the epoch: Django's time zone loader costs more per row
+    # than the rest of the row together.
+    columns = ", ".join(_COLUMNS[:-1]) + ", (extract(epoch FROM recorded_at) * 1e6)::bigint"
+    sql = (f"SELECT {columns} FROM {guards.TABLE} "  # noqa: S608 - constant SQL
            "WHERE position > %s AND type = ANY(%s)"
            + (f" AND position < {limit}" if limit else "")
            + " ORDER BY position LIMIT %s")
@@ -192,6 +197,8 @@ def _recorded(row: tuple) -> RecordedEvent:
         meta = json.loads(meta)
     if not isinstance(tenant, uuid.UUID):
         tenant = uuid.UUID(str(tenant))
+    if isinstance(at, int):
+        at = _EPOCH + timedelta(microseconds=at)
     schema_version, data = schema.upcast(name, schema_version, data)
     return RecordedEvent(position=position, tenant_id=tenant, stream_type=stream_type,
                          stream_id=stream_id, version=version, type=name,

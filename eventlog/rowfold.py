@@ -17,6 +17,11 @@ from django.db import connection
 from django.db.models import Field, JSONField, Model
 
 Row = dict[str, Any]
+# A value of each kind of primary key, to learn the Python type its rows hold.
+_SAMPLE_KEYS = {"UUIDField": "00000000-0000-0000-0000-000000000000", "BigIntegerField": 0,
+                "IntegerField": 0, "BigAutoField": 0, "AutoField": 0,
+                "PositiveIntegerField": 0, "OneToOneField": "00000000-0000-0000-0000-000000000000",
+                "ForeignKey": "00000000-0000-0000-0000-000000000000"}
 _UPDATE_CHUNK = 2000  # rows per UPDATE statement: bounded statement size
 
 
@@ -30,6 +35,13 @@ class Table:
         self.columns = [f.column for f in self.fields]
         self.attnames = [f.attname for f in self.fields]
         self.pk: Field = meta.pk
+        # Defaults worked out once: a constant, or a callable (a fresh list per row).
+        self.constants = {f.attname: f.get_default() for f in self.fields
+                          if not (f.has_default() and callable(f.default))}
+        self.factories = [(f.attname, f.default) for f in self.fields
+                          if f.has_default() and callable(f.default)]
+        self._pk_type = type(self.pk.to_python(_SAMPLE_KEYS.get(self.pk.get_internal_type(),
+                                                                 "x")))
         self.rows: dict[Any, Row] = {}
         self.absent: set[Any] = set()
         self.new: dict[Any, None] = {}  # in creation order
@@ -37,7 +49,7 @@ class Table:
 
     def key(self, value: object) -> Any:
         """A primary key in the type the rows hold (event data carries ids as strings)."""
-        return self.pk.to_python(value)
+        return value if type(value) is self._pk_type else self.pk.to_python(value)
 
     def load(self, keys: Iterable[object]) -> None:
         """Read the rows of these keys not seen yet, in one query per thousand."""
@@ -69,7 +81,10 @@ class Table:
 
     def create(self, **values: object) -> Row:
         """A new row: the model's defaults, then these values (attnames)."""
-        row = {f.attname: f.get_default() for f in self.fields}
+        row = self.constants.copy()
+        for attname, factory in self.factories:
+            if attname not in values:
+                row[attname] = factory()
         row.update(values)
         key = row[self.pk.attname] = self.key(row[self.pk.attname])
         if key in self.rows:
@@ -134,13 +149,16 @@ class Table:
 
     def _insert(self, rows: list[Row]) -> None:
         if connection.vendor == "postgresql":
-            dumps = [_pg_dump(f) for f in self.fields]
+            attnames = self.attnames
+            json_columns = [i for i, f in enumerate(self.fields) if isinstance(f, JSONField)]
             with connection.cursor() as cursor, connection.wrap_database_errors:
                 columns = ", ".join(_q(c) for c in self.columns)
                 with cursor.cursor.copy(f"COPY {_q(self.name)} ({columns}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row([dump(row[a]) for a, dump in zip(self.attnames, dumps,
-                                                                         strict=True)])
+                        values = [row[a] for a in attnames]
+                        for i in json_columns:
+                            values[i] = _json(values[i])
+                        copy.write_row(values)
             return
         sql = (f"INSERT INTO {_q(self.name)} ({', '.join(_q(c) for c in self.columns)}) "  # noqa: S608
                f"VALUES ({', '.join(['%s'] * len(self.columns))})")
@@ -214,14 +232,12 @@ def _from_db(field: Field):  # noqa: ANN202
     return convert
 
 
-def _pg_dump(field: Field):  # noqa: ANN202
-    """How COPY writes a value of this field (psycopg adapts all but JSON by itself)."""
-    if isinstance(field, JSONField):
-        return lambda value: None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
-    return lambda value: value
+def _json(value: object) -> str | None:
+    """JSON text of a JSONField's value (psycopg adapts every other column by itself)."""
+    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
 
 
 def _pg_param(field: Field):  # noqa: ANN202
     if isinstance(field, JSONField):
-        return lambda value: None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
+        return _json
     return lambda value: field.get_db_prep_save(value, connection)
