@@ -58,6 +58,14 @@ class TrainingJob:
     input_size: tuple[int, int] | None = None
     num_workers: int = 0
     build_options: dict[str, Any] = field(default_factory=dict)
+    # The task's options (training_runtime.options.resolve_options); `pretrained` above is the
+    # weights file they resolved to (WeightStore.path_for), built with a new head.
+    augmentation: str | None = None  # none|light|strong; None: light
+    optimizer: str | None = None  # None: the model's default
+    freeze_backbone_epochs: int = 0
+    early_stopping_patience: int | None = None
+    mixed_precision: bool = True  # on CUDA only
+    persistent_workers: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class JobOutcome:
     input_size: tuple[int, int]
     validation: str  # "test_set" | "holdout"
     warnings: list[str]
+    partial: bool = False  # the model is from a stop before the first epoch ended
 
 
 def _read(root: Path, scenario: str, fmt: str, what: str) -> DatasetIndex:
@@ -103,6 +112,7 @@ def run_job(job: TrainingJob, *, callbacks: Iterable[object] = (), cancel: Any =
     from training_runtime.models import build, get
     from training_runtime.train import TrainConfig, train
     from training_runtime.train.detection import detection_evaluator, detection_step
+    from training_runtime.weights import build_from_weights
 
     spec = get(job.scenario, job.model_name)
     index = _read(job.train_root, job.scenario, job.data_format, "training")
@@ -128,13 +138,22 @@ def run_job(job: TrainingJob, *, callbacks: Iterable[object] = (), cancel: Any =
         checkpoint_dir=job.work_dir / "checkpoints", epochs=epochs, lr=job.lr or defaults.lr,
         batch_size=job.batch_size or defaults.batch_size, warmup_epochs=warmup,
         schedule=defaults.schedule, weight_decay=defaults.weight_decay,
-        optimizer=defaults.optimizer, seed=job.seed, device=job.device,
-        amp=job.device.startswith("cuda"), channels_last=job.device.startswith("cuda"),
+        optimizer=job.optimizer or defaults.optimizer, seed=job.seed, device=job.device,
+        amp=job.mixed_precision and job.device.startswith("cuda"),
+        channels_last=job.device.startswith("cuda"),
         max_duration_s=job.max_duration_s, target_metric=job.target_metric,
-        metric_name=spec.metric, num_workers=job.num_workers)
+        metric_name=spec.metric, num_workers=job.num_workers,
+        persistent_workers=job.persistent_workers,
+        freeze_backbone_epochs=job.freeze_backbone_epochs,
+        frozen_prefixes=spec.backbone_prefixes if job.freeze_backbone_epochs else (),
+        early_stopping_patience=job.early_stopping_patience)
     labels = list(index.labels)
-    model = build(spec, len(labels), pretrained=job.pretrained, **job.build_options)
-    train_set = TorchDataset(index, train_samples, train_transforms(job.scenario, size))
+    if job.pretrained is not None:
+        model = build_from_weights(spec, len(labels), job.pretrained, **job.build_options)
+    else:
+        model = build(spec, len(labels), **job.build_options)
+    train_set = TorchDataset(index, train_samples,
+                             train_transforms(job.scenario, size, augmentation=job.augmentation))
     val_set = TorchDataset(val_index, val_samples, eval_transforms(job.scenario, size))
     extra: dict[str, Any] = {}
     if job.scenario != "classification":
@@ -151,9 +170,13 @@ def run_job(job: TrainingJob, *, callbacks: Iterable[object] = (), cancel: Any =
             result.best_checkpoint_path, job.work_dir / "artifact", scenario=job.scenario,
             model_name=spec.name, labels=labels, input_size=size,
             normalization=_normalization(job.scenario), build_options=job.build_options,
-            metrics={"validation": validation}, overwrite=True)
+            metrics={"validation": validation, **({"partial": True} if result.partial else {})},
+            overwrite=True)
+    if result.partial:
+        warnings.append(f"Stopped ({result.stop_reason}) before the first epoch ended: the model "
+                        f"holds the weights after {result.global_step} steps (partial).")
     return JobOutcome(result, artifact, labels, spec.name, spec.metric, tuple(size), validation,
-                      warnings)
+                      warnings, partial=result.partial)
 
 
 def _remap(samples: list[Sample], source: list[str], target: list[str]) -> list[Sample]:

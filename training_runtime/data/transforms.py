@@ -35,12 +35,41 @@ def _tail(scenario: str, normalize: bool | None, mean: Sequence[float],
     return steps
 
 
+AUGMENTATIONS = ("none", "light", "strong")
+
+
+def _strong(scenario: str, size: list[int]) -> list[v2.Transform]:
+    """Geometric and colour augmentation; v2 moves boxes and masks with the image."""
+    if scenario == "classification":
+        return [v2.ToImage(), v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True),
+                v2.RandomHorizontalFlip(p=0.5), v2.RandomRotation(15),
+                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)]
+    return [v2.ToImage(), v2.RandomPhotometricDistort(p=0.5),
+            v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.75, 1.25)),
+            v2.Resize(size, antialias=True), v2.RandomHorizontalFlip(p=0.5)]
+
+
 def train_transforms(scenario: str, input_size: int | Sequence[int] = 224, *,
                      hflip_p: float = 0.5, color_jitter: float = 0.2,
                      normalize: bool | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-                     std: Sequence[float] = IMAGENET_STD) -> v2.Compose:
+                     std: Sequence[float] = IMAGENET_STD,
+                     augmentation: str | None = None) -> v2.Compose:
     """Resize to `input_size` (int: square; (height, width)), random horizontal flip, colour
-    jitter, float conversion, then box clean-up (detection) and normalisation."""
+    jitter, float conversion, then box clean-up (detection) and normalisation.
+
+    `augmentation` ("none", "light", "strong") picks a preset instead of hflip_p/color_jitter:
+    none only resizes; light is the flip and a mild jitter; strong adds crops or affine moves
+    and rotation.
+    """
+    if augmentation is not None and augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
+    if augmentation == "strong":
+        return v2.Compose(_strong(scenario, _size(input_size))
+                          + _tail(scenario, normalize, mean, std))
+    if augmentation == "none":
+        hflip_p, color_jitter = 0.0, 0.0
+    elif augmentation == "light":
+        hflip_p, color_jitter = 0.5, 0.2
     steps: list[v2.Transform] = [v2.ToImage(), v2.Resize(_size(input_size), antialias=True)]
     if hflip_p > 0:
         steps.append(v2.RandomHorizontalFlip(p=hflip_p))

@@ -53,6 +53,16 @@ class ModelSpec:
     description: str
     head_prefixes: tuple[str, ...] = ()
     resize: tuple[int, int] | None = None
+    backbone_prefixes: tuple[str, ...] = ()  # the parameters freeze_backbone_epochs freezes
+
+
+_RESNET_BODY = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
+# name -> the parameter-name prefixes of its pretrained feature extractor.
+_BACKBONES: dict[str, tuple[str, ...]] = {
+    "small_cnn": ("features.",), "resnet18": _RESNET_BODY,
+    "mobilenet_v3_small": ("features.",), "mobilenet_v3_large": ("features.",),
+    "efficientnet_b0": ("features.",),
+}
 
 
 # name -> (builder, head prefixes): one per catalogue entry, no more, no less.
@@ -77,7 +87,8 @@ def _spec(entry: catalogue.Algorithm) -> ModelSpec:
     """The catalogue entry with its builder and head keys."""
     builder, heads = _BUILDERS[entry.name]
     return ModelSpec(entry.scenario, entry.name, builder, entry.input_size, entry.defaults,
-                     entry.metric, entry.description, heads, entry.resize)
+                     entry.metric, entry.description, heads, entry.resize,
+                     _BACKBONES.get(entry.name, ("backbone.",)))  # detectors: backbone.*
 
 
 if set(_BUILDERS) != {entry.name for entry in catalogue.algorithms()}:

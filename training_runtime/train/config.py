@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEDULES = ("cosine", "step")
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw", "adam")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -22,6 +22,9 @@ class TrainConfig:
     epochs. `amp` and `channels_last` apply on CUDA only and are ignored on CPU.
     `target_metric` is "higher is better" on `metrics[metric_name]`. `max_duration_s` counts the
     training time of every run of the same checkpoint chain (resumes included).
+    For the first `freeze_backbone_epochs` epochs the parameters named by `frozen_prefixes` (the
+    backbone: `models.backbone_prefixes(spec)`) do not train. `early_stopping_patience` ends
+    training after that many epochs without a better metric (the best weights are kept).
     """
 
     checkpoint_dir: Path
@@ -43,10 +46,16 @@ class TrainConfig:
     target_metric: float | None = None
     metric_name: str = "accuracy"
     num_workers: int = 0
+    persistent_workers: bool = False
+    freeze_backbone_epochs: int = 0
+    frozen_prefixes: tuple[str, ...] = ()
+    early_stopping_patience: int | None = None
 
     def __post_init__(self) -> None:
         """Normalise the checkpoint folder to a Path and reject invalid values."""
         object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
+        if isinstance(self.frozen_prefixes, list):  # as a checkpoint's config stores it
+            object.__setattr__(self, "frozen_prefixes", tuple(self.frozen_prefixes))
         _validate(self)
 
     @property
@@ -68,6 +77,7 @@ class TrainConfig:
         """Plain values only (the folder as a string), safe for a weights_only checkpoint."""
         values = dataclasses.asdict(self)
         values["checkpoint_dir"] = str(self.checkpoint_dir)
+        values["frozen_prefixes"] = list(self.frozen_prefixes)
         return values
 
     @classmethod
@@ -122,3 +132,18 @@ def _validate(c: TrainConfig) -> None:
              f"metric_name must be a non-empty string, got {c.metric_name!r}")
     _require(_is_int(c.num_workers) and c.num_workers >= 0,
              f"num_workers must be an integer >= 0, got {c.num_workers!r}")
+    _require(isinstance(c.persistent_workers, bool),
+             f"persistent_workers must be a bool, got {c.persistent_workers!r}")
+    _require(_is_int(c.freeze_backbone_epochs) and 0 <= c.freeze_backbone_epochs < c.epochs,
+             f"freeze_backbone_epochs must be an integer from 0 to epochs - 1 ({c.epochs - 1}), "
+             f"got {c.freeze_backbone_epochs!r}")
+    _require(isinstance(c.frozen_prefixes, tuple)
+             and all(isinstance(p, str) and p for p in c.frozen_prefixes),
+             f"frozen_prefixes must be a tuple of parameter-name prefixes, got "
+             f"{c.frozen_prefixes!r}")
+    _require(c.freeze_backbone_epochs == 0 or bool(c.frozen_prefixes),
+             "freeze_backbone_epochs needs frozen_prefixes (which parameters are the backbone)")
+    _require(c.early_stopping_patience is None
+             or (_is_int(c.early_stopping_patience) and c.early_stopping_patience >= 1),
+             f"early_stopping_patience must be None or an integer >= 1, got "
+             f"{c.early_stopping_patience!r}")

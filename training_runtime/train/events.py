@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-StopReason = Literal["target_reached", "max_duration", "cancelled", "completed"]
+# early_stopped: `early_stopping_patience` epochs without a better metric (the best is kept).
+StopReason = Literal["target_reached", "max_duration", "cancelled", "completed", "early_stopped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class EpochProgress:
     elapsed_s: float
     eta_s: float
     resources: ResourceUsage
+    val_loss: float | None = None  # the validation loss, beside train_loss, when measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Stopped:
     reason: StopReason
     best_metric: float | None
     epoch: int
+    partial: bool = False  # the model is the weights of a stop before the first epoch ended
 
 
 class Callback(Protocol):

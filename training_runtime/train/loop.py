@@ -69,6 +69,10 @@ class TrainResult:
     checkpoint_path: Path | None
     best_checkpoint_path: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # True when the run stopped before its first epoch ended and best_checkpoint_path holds the
+    # weights of that moment, validated (`best_metrics`), rather than an epoch's.
+    partial: bool = False
+    best_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def train(model: nn.Module, train_dataset: Dataset, val_dataset: Dataset | None,
@@ -141,7 +145,11 @@ class _Trainer:
         if config.use_channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.world_size > 1:
+            if config.freeze_backbone_epochs:
+                # DDP registers its gradient hooks once, for the parameters that train then.
+                raise ValueError("freeze_backbone_epochs needs a single process (world_size 1)")
             self.model = wrap_model(self.model, self.device)
+        # Built over every parameter before any is frozen, so unfrozen ones join it later.
         self.optimizer = build_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler("cuda") if config.use_amp else None
         # Each rank holds ceil(n / W) samples of every epoch (shard_order pads to equal shares).
@@ -154,6 +162,7 @@ class _Trainer:
         self.loss_sum, self.loss_samples = 0.0, 0
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
+        self.partial_metrics: dict[str, float] | None = None
         self.history: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
         self.lr = self.schedule.lr(0)
@@ -193,7 +202,17 @@ class _Trainer:
             return torch.autocast(device_type="cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
+    def _apply_freeze(self) -> None:
+        """Backbone parameters train only from epoch `freeze_backbone_epochs` (0-based) on."""
+        if not self.config.freeze_backbone_epochs:
+            return
+        frozen = self.epoch < self.config.freeze_backbone_epochs
+        for name, parameter in _unwrap(self.model).named_parameters():
+            if name.startswith(self.config.frozen_prefixes):
+                parameter.requires_grad_(not frozen)
+
     def _train_epoch(self) -> StopReason | None:
+        self._apply_freeze()
         loader = epoch_loader(self.train_dataset, batch_size=self.config.batch_size,
                               seed=self.config.seed, epoch=self.epoch,
                               start_batch=self.step_in_epoch, num_workers=self.config.num_workers,
@@ -340,8 +359,9 @@ class _Trainer:
         if improved:
             self.best_metric, self.best_epoch = value, self.epoch
         elapsed = self.deadline.elapsed()
-        self.history.append({"epoch": self.epoch, "train_loss": train_loss, "metrics": metrics,
-                             "lr": self.lr, "elapsed_s": elapsed})
+        val_loss = metrics.get("loss")
+        self.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
+                             "metrics": metrics, "lr": self.lr, "elapsed_s": elapsed})
         # Checkpoints first: whoever hears of the epoch can rely on it being saved (a worker
         # that dies right after reporting it resumes after it, not before).
         if improved:
@@ -349,21 +369,48 @@ class _Trainer:
         self._save(self.last_path, self._state())
         dispatch(self.callbacks, "on_epoch", EpochProgress(
             epoch=self.epoch, train_loss=train_loss, metrics=metrics, lr=self.lr,
-            elapsed_s=elapsed, eta_s=self._eta(), resources=self.monitor.sample()))
+            elapsed_s=elapsed, eta_s=self._eta(), resources=self.monitor.sample(),
+            val_loss=val_loss))
         if target_reached(self.best_metric, self.config.target_metric):
             return "target_reached"
+        patience = self.config.early_stopping_patience
+        if (patience is not None and self.best_epoch is not None
+                and self.epoch - self.best_epoch >= patience and self.epoch < self.config.epochs):
+            return "early_stopped"
         return None
+
+    def _save_partial(self) -> None:
+        """Validate and keep the current weights of a run stopped inside its first epoch.
+
+        A long epoch cut by the time limit or the user would otherwise leave no model at all;
+        these weights are marked partial, and any finished epoch replaces them as best.pt.
+        """
+        if (self.best_epoch is not None or self.global_step == 0 or self.history
+                or self.val_dataset is None):
+            return
+        metrics = self._evaluate()
+        self.partial_metrics = metrics
+        self.best_metric = metrics.get(self.config.metric_name)
+        state = self._best_state()
+        state.update(epoch=0, partial=True, global_step=self.global_step)
+        self._save(self.best_path, state)
 
     def _stop(self, reason: StopReason) -> TrainResult:
         if reason in ("cancelled", "max_duration"):
-            self._save(self.last_path, self._state())
-        dispatch(self.callbacks, "on_stop", Stopped(reason, self.best_metric, self.epoch))
+            self._save(self.last_path, self._state())  # before the partial best: resumes
+            self._save_partial()                        # still see no best epoch
+        partial = self.partial_metrics is not None
+        dispatch(self.callbacks, "on_stop", Stopped(reason, self.best_metric, self.epoch,
+                                                    partial))
+        best_metrics = self.partial_metrics or next(
+            (h["metrics"] for h in self.history if h["epoch"] == self.best_epoch), {})
         return TrainResult(
             best_metric=self.best_metric, best_epoch=self.best_epoch, stop_reason=reason,
             epochs_run=self.epoch, global_step=self.global_step,
             checkpoint_path=self.last_path if self.last_path.exists() else None,
-            best_checkpoint_path=self.best_path if self.best_epoch is not None else None,
-            history=list(self.history))
+            best_checkpoint_path=(self.best_path if self.best_epoch is not None or partial
+                                  else None),
+            history=list(self.history), partial=partial, best_metrics=dict(best_metrics))
 
     def _save(self, path: Path, state: dict[str, Any]) -> None:
         if self.is_main:

@@ -76,7 +76,7 @@ class LRSchedule:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum or AdamW; no weight decay on biases and norm weights."""
+    """SGD with momentum, AdamW or Adam; no weight decay on biases and norm weights."""
     decay, no_decay = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
@@ -88,4 +88,6 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
         raise ValueError("the model has no trainable parameters")
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
