@@ -21,7 +21,7 @@ from accounts.models import ApiToken, Membership, Project, Tenant
 from accounts.permissions import RoleAllows, tenant_access
 from accounts.roles import ROLES
 from core import preconditions
-from core.errors import LastOwner, ProjectIsArchived, VersionConflict
+from core.errors import InvalidCredentials, LastOwner, ProjectIsArchived, VersionConflict
 from core.query_params import bool_param
 from core.request_body import valid
 
@@ -137,6 +137,7 @@ class SignupView(APIView):
 class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    refuses = (InvalidCredentials,)
 
     @extend_schema(request=TokenIn, responses={
         200: inline_serializer("Token", {"token": serializers.CharField()}),

@@ -11,6 +11,14 @@ from rest_framework.views import APIView
 from accounts.api import RoleAllows, tenant_access
 from billing import topups
 from billing.models import Topup
+from core.errors import (
+    IdempotencyKeyReused,
+    InvalidSignature,
+    PaymentProviderUnavailable,
+    PaymentsNotConfigured,
+    TopupNotPaidYet,
+)
+from core.request_body import refuse_unknown
 
 
 class TopupOut(serializers.ModelSerializer):
@@ -33,6 +41,7 @@ class TopupListView(generics.ListAPIView):
     action_names = {"POST": "topup"}
     permission_classes = [RoleAllows]
     serializer_class = TopupOut
+    refuses = {"POST": (PaymentsNotConfigured, PaymentProviderUnavailable, IdempotencyKeyReused)}
 
     def get_queryset(self):  # noqa: ANN201
         return Topup.objects.for_tenant(tenant_access(self.request).tenant_id)
@@ -43,6 +52,7 @@ class TopupListView(generics.ListAPIView):
             "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
             description="Retrying with the same key returns the same top-up, charged once.")])
     def post(self, request: Request) -> Response:
+        refuse_unknown(request, TopupIn().fields)
         body = request.data if isinstance(request.data, dict) else {}
         topup = topups.create_topup(tenant_access(request).tenant_id, body.get("amount"),
                                     idempotency_key=request.headers.get("Idempotency-Key"))
@@ -57,6 +67,7 @@ class StripeWebhookView(APIView):
     # Stripe delivers in bursts from a few addresses; the anonymous per-address budget would
     # turn its deliveries away. The signature check is cheap and refuses strangers.
     throttle_classes: list = []
+    refuses = (InvalidSignature, PaymentsNotConfigured, TopupNotPaidYet)
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},

@@ -11,7 +11,8 @@ from accounts.api import RoleAllows, tenant_access
 from billing import api as billing_api
 from billing import wallet
 from billing.models import ComputeSpec, Meter, PrepaidBalance, Wallet
-from core.pagination import CursorPagination
+from core.errors import InsufficientFunds
+from core.pagination import CursorPagination, OnePage
 from core.query_params import choice_param, text_param, uuid_param
 from core.request_body import valid
 
@@ -96,15 +97,12 @@ class PrepaidView(generics.ListAPIView):
     action_names = {"POST": "topup"}
     permission_classes = [RoleAllows]
     serializer_class = PrepaidOut
-    pagination_class = None
+    pagination_class = OnePage  # a balance per spec at most
+    refuses = {"POST": (InsufficientFunds,)}
 
     def get_queryset(self):  # noqa: ANN201
         return (PrepaidBalance.objects.for_tenant(tenant_access(self.request).tenant_id)
                 .order_by("spec_name"))
-
-    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        return Response({"results": self.get_serializer(self.get_queryset(), many=True).data,
-                         "next": None})
 
     @extend_schema(request=PrepaidIn, responses={201: PrepaidOut})
     def post(self, request: Request) -> Response:

@@ -1,10 +1,11 @@
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from accounts import views as accounts
 from billing import report_views, topup_views
 from billing import views as billing
 from core.health import HealthView
+from core.schema_view import SchemaView
 from core.views import not_found
 from datasets import views as datasets
 from evaluation import views as evaluations
@@ -80,7 +81,7 @@ api = [
     path("services/<uuid:pk>/monitoring/", services.ServiceMonitoringView.as_view()),
     path("services/<uuid:pk>/events/", services.ServiceEventsView.as_view()),
     path("services/<uuid:pk>/logs/", services.ServiceLogView.as_view()),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
 ]
 

@@ -1,12 +1,15 @@
 """The error registry (core.errors) in the OpenAPI schema.
 
 Two schema components, `ErrorCode` (every code, its status and meaning) and `Error` (the error
-shape), come from the registry. A view names what each of its operations can refuse:
+shape), come from the registry. Every operation documents the errors any operation of its kind
+can answer with (`common_errors`: a bad parameter or body, a missing credential, a role that
+does not allow it, an object not found, a body too large, throttling, a busy database), and a
+view names what else each of its operations can refuse:
 
     class TaskStopView(...):
         refuses = {"POST": (TaskNotRunning,)}     # or a tuple: the same for every method
 
-and each of those operations documents, per status, the codes it may answer with.
+so each operation documents, per status, every code it may answer with.
 """
 
 from collections.abc import Iterable
@@ -14,6 +17,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 
+from core import errors
 from core.errors import ApiError, registry
 
 COMPONENT = "ErrorCode"
@@ -44,29 +48,72 @@ def _meanings(errors: Iterable[type[ApiError]]) -> str:
                      for error in errors)
 
 
+# Statuses whose answers say when to come back: a client waits `Retry-After` seconds.
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
+                               "description": "Seconds to wait before trying again."}}
+# Any operation: a query parameter or body at fault, an Accept the API cannot answer, no
+# database connection free in time.
+ANY_OPERATION = (errors.ApiError, errors.ValidationFailed, errors.MalformedRequest,
+                 errors.NotAcceptable, errors.Unavailable)
+# An operation that authenticates: a bad or missing credential, a role that does not allow it.
+AUTHENTICATED = (errors.NotAuthenticated, errors.PermissionDenied)
+# An operation with a body: too large, or in a media type the route does not parse.
+WITH_BODY = (errors.PayloadTooLarge, errors.UnsupportedMediaType)
+
+
 def responses_for(errors: Iterable[type[ApiError]]) -> dict[str, dict[str, Any]]:
     """OpenAPI responses, one per status, naming the codes these errors answer with."""
     by_status: dict[int, list[type[ApiError]]] = {}
     for error in errors:
-        by_status.setdefault(error.status, []).append(error)
-    return {str(status): {
-        "description": _meanings(group),
-        "content": {"application/json": {"schema": error_shape(
-            {"type": "string", "enum": [error.code for error in group]})}},
-    } for status, group in sorted(by_status.items())}
+        group = by_status.setdefault(error.status, [])
+        if error not in group:
+            group.append(error)
+    responses: dict[str, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": _meanings(group),
+            "content": {"application/json": {"schema": error_shape(
+                {"type": "string", "enum": [error.code for error in group]})}},
+        }
+        if status in (429, 503):
+            responses[str(status)]["headers"] = dict(RETRY_AFTER)
+    return responses
 
 
 class ErrorCodeSchema(AutoSchema):
-    """AutoSchema that adds the refusals a view declares in `refuses` to its operations."""
+    """AutoSchema that documents every error an operation can answer with: those of its kind
+    (`common_errors`) and the refusals its view declares in `refuses`."""
+
+    def common_errors(self, operation: dict[str, Any]) -> list[type[ApiError]]:
+        """The errors any operation shaped like this one can answer with."""
+        found: list[type[ApiError]] = list(ANY_OPERATION)
+        if self.view.get_throttles():
+            found.append(errors.Throttled)
+        if self.view.get_authenticators():
+            found += AUTHENTICATED
+        if "{" in self.path or self.method in ("PUT", "PATCH", "DELETE"):
+            found.append(errors.NotFound)
+        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
+            found += WITH_BODY
+        return found
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        """The operation, with one response per status its refusals answer with."""
+        """The operation, with one response per status its errors answer with."""
         operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
         refuses = getattr(self.view, "refuses", ())
         if isinstance(refuses, dict):
             refuses = refuses.get(self.method, ())
-        if operation is not None and refuses:
-            operation.setdefault("responses", {}).update(responses_for(refuses))
+        responses = operation.setdefault("responses", {})
+        for status, response in responses_for([*self.common_errors(operation),
+                                               *refuses]).items():
+            said = responses.get(status, {})
+            if "content" in said and not status.startswith(("4", "5")):
+                continue
+            if said.get("description"):  # what the view adds about when it answers so
+                response["description"] += "\n\n" + said["description"]
+            responses[status] = response
         return operation
 
 

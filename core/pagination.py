@@ -95,6 +95,21 @@ class CursorPagination(pagination.CursorPagination):
         }
 
 
+class OnePage(pagination.BasePagination):
+    """Every row in one page of the list shape (`next` is always null): for lists that stay
+    short by nature, such as a tenant's balance per compute spec."""
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request,
+                          view: Any = None) -> list:
+        return list(queryset)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"results": data, "next": None})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return CursorPagination.get_paginated_response_schema(self, schema)
+
+
 def _storable(field: models.Field, value: object) -> bool:
     """Whether a database compares `value` with `field` without an error of its own."""
     if value is None:

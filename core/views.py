@@ -3,12 +3,17 @@
 import sys
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from core import dbconnections
 from core.exceptions import error_response
 
 
+# Exempt: an unknown URL is a 404 in the API's shape whatever the method, never Django's HTML
+# 403 for a cookie without a CSRF token.
+@csrf_exempt
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """404 `not_found` in the API's error shape."""
     return error_response("not_found", "Not found.", 404)
 
 

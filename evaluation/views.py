@@ -19,7 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import RoleAllows, tenant_access
-from core.errors import EvaluationNotRunning, EvaluationNotSucceeded, ValidationFailed
+from core.errors import (
+    EvaluationNotRunning,
+    EvaluationNotSucceeded,
+    InsufficientFunds,
+    ValidationFailed,
+)
 from core.links import public_url
 from core.query_params import choice_param, int_param, uuid_param
 from core.request_body import valid
@@ -217,6 +222,8 @@ def _labels(request: Request) -> list[str] | None:
 class EvaluationListView(EvaluationViews, generics.ListAPIView):
     """The tenant's evaluations, newest first; POST evaluates a model on a dataset (402 if
     short)."""
+
+    refuses = {"POST": (InsufficientFunds,)}
 
     @extend_schema(request=EvaluationIn, responses={201: EvaluationOut})
     def post(self, request: Request) -> Response:

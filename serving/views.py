@@ -36,6 +36,7 @@ from accounts.api import (
 from core import leases
 from core.body_limits import TakesUploads
 from core.errors import (
+    InsufficientFunds,
     NotFound,
     PayloadTooLarge,
     ServiceEnded,
@@ -45,7 +46,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.query_params import choice_param, int_param
-from core.request_body import valid
+from core.request_body import refuse_unknown, valid
 from eventlog.store import read_log
 from serving import commands, gateway, monitoring
 from serving.instance import lease_key as instance_lease_key
@@ -145,6 +146,8 @@ class ServiceViews:
     OpenApiParameter("state", OpenApiTypes.STR, enum=list(STATES))]))
 class ServiceListView(ServiceViews, generics.ListAPIView):
     """The tenant's services, newest first; POST publishes a model (402 if funds are short)."""
+
+    refuses = {"POST": (InsufficientFunds,)}
 
     @extend_schema(request=ServiceIn, responses={201: ServiceOut})
     def post(self, request: Request) -> Response:
@@ -333,6 +336,39 @@ class Target:
     alive: bool = True  # an instance's heartbeat is fresh
 
 
+class PredictJsonIn(serializers.Serializer):
+    image = serializers.CharField(help_text="The image file's bytes in base64 (a data: URL's "
+                                            "prefix is allowed).")
+    min_score = serializers.FloatField(min_value=0, max_value=1, required=False, default=0.0,
+                                       help_text="Leave out predictions scored below this.")
+    top_k = serializers.IntegerField(min_value=1, max_value=100, required=False, default=5,
+                                     help_text="Classification: at most this many labels.")
+
+
+class PredictUploadIn(PredictJsonIn):
+    image = serializers.ImageField(help_text="The image file (JPEG, PNG, ...).")
+
+
+class MaskOut(serializers.Serializer):
+    size = serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2,
+                                 help_text="[height, width] of the image.")
+    counts = serializers.CharField(help_text="COCO run-length encoding.")
+
+
+class PredictionOut(serializers.Serializer):
+    label = serializers.CharField()
+    score = serializers.FloatField()
+    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                                 required=False, help_text="Detection and segmentation: "
+                                 "[x, y, width, height] in pixels of the image.")
+    mask = MaskOut(required=False, help_text="Segmentation: the object's mask.")
+
+
+class PredictOut(serializers.Serializer):
+    predictions = PredictionOut(many=True, help_text="Highest score first.")
+    model = serializers.UUIDField(help_text="The trained model that answered.")
+
+
 class ServicePredictView(TakesUploads, generics.GenericAPIView):
     """Predict one image: `{"predictions": [{"label", "score", "bbox"?, "mask"?}]}`, highest
     score first; `min_score` filters by confidence, `top_k` caps classification labels.
@@ -358,7 +394,9 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
         """The gateway's view, carrying this class (drf-spectacular documents it from `cls`)."""
         return gateway.view(cls, initkwargs)
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request={"multipart/form-data": PredictUploadIn,
+                            "application/json": PredictJsonIn},
+                   responses={200: PredictOut})
     def post(self, request: Request, pk: str) -> Any:
         """Queue the image for an instance and answer with its predictions."""
         return async_to_sync(gateway.answer)(type(self), request._request, pk)
@@ -401,6 +439,7 @@ class ServicePredictView(TakesUploads, generics.GenericAPIView):
         if not service.alive:  # its instances died: no waiting SERVING_REQUEST_TIMEOUT_S
             raise Unavailable("No instance of the service is alive; it is being restarted. "
                               "Retry shortly.", headers={"Retry-After": "5"})
+        refuse_unknown(request, PredictJsonIn().fields)
         content = _image(request)
         body = {"image": encode_image(content),
                 "min_score": _number(request, "min_score", 0.0, 0.0, 1.0),

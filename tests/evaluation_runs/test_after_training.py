@@ -46,7 +46,7 @@ def test_a_task_on_a_sample_evaluates_on_its_holdout_and_nowhere_else(api, funde
                                                                      cpu_spec, worker):  # noqa: F811
     (sample,) = [d for d in seed_samples(images=15) if d.kind == "classification"]
     task = trained(api, funded, task_payload(project_of_a["id"], str(sample.id), cpu_spec,
-                                             epochs=1, labels=None))
+                                             epochs=1))
 
     evaluation = automatic_evaluation(api, funded, task["id"])
 
