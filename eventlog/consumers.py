@@ -121,8 +121,9 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                     continue
                 self.last_sent = event.position
                 if self._wanted(event):
-                    await self.send(text_data='{"type":"event","event":' + event.public_json
-                                    + "}")
+                    # Straight to the server's send: the consumer's send() only wraps the text
+                    # in this message, a layer of calls per socket and event.
+                    await self.base_send({"type": "websocket.send", "text": event.socket_text})
 
     async def _guard(self) -> None:
         """Check the credential whenever nudged; close the socket once it fails."""

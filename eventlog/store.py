@@ -65,6 +65,11 @@ class RecordedEvent:
         """`as_public()` as JSON text, computed once however many sockets receive the event."""
         return json.dumps(self.as_public(), separators=(",", ":"), cls=DjangoJSONEncoder)
 
+    @functools.cached_property
+    def socket_text(self) -> str:
+        """The websocket message of this event, built once per process for all its sockets."""
+        return '{"type":"event","event":' + self.public_json + "}"
+
     def as_public(self) -> dict[str, Any]:
         """The shape clients see in the REST feed and on the websocket (API.md)."""
         return {

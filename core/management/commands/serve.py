@@ -47,7 +47,11 @@ class Command(BaseCommand):
                         # uvicorn's default believes X-Forwarded-For/-Proto from 127.0.0.1,
                         # i.e. from anyone on this machine: only the configured proxies count.
                         proxy_headers=bool(settings.TRUSTED_PROXIES),
-                        forwarded_allow_ips=list(settings.TRUSTED_PROXIES))
+                        forwarded_allow_ips=list(settings.TRUSTED_PROXIES),
+                        # Event messages are a few hundred bytes: per-socket deflate cost about
+                        # 90 KiB and as much CPU per message as the rest of the send
+                        # (platform/SCALING.md, Realtime).
+                        ws_per_message_deflate=False)
         finally:
             if worker is not None:
                 worker.stop()
