@@ -37,7 +37,7 @@ POSTPAID, PREPAID = "postpaid", "prepaid"
 MODES = (POSTPAID, PREPAID)
 INSUFFICIENT_FUNDS = "insufficient_funds"
 VANISHED = "vanished"
-SETTLEMENT_CHUNK = 800  # meters per transaction: at most 5 events each, under 4,096 per transaction
+SETTLEMENT_CHUNK = 1000  # meters per transaction: at most 4 events each, under 4,096 per transaction
 
 class _Book:
     """A locked wallet's money while events are worked out, before they are appended: the
