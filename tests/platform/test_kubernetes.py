@@ -206,3 +206,13 @@ def test_manifest_sources_are_files_of_this_repository():
     listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
     assert sorted(listed) == sorted(p.name for p in Path(base).glob("*.yaml")
                                     if p.name != "kustomization.yaml")
+
+
+def test_long_running_workers_are_never_scaled_in_while_busy(rendered):
+    """The HPA picks the pod to stop: for service instances and training attempts, scale-in
+    waits until nothing is left on the queue (KEDA's own scale to zero)."""
+    _, docs = rendered
+    for name, scaled in of_kind(docs, "ScaledObject").items():
+        behavior = scaled["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})
+        disabled = behavior.get("behavior", {}).get("scaleDown", {}).get("selectPolicy")
+        assert (disabled == "Disabled") == (name != "automl-worker-cpu"), name
