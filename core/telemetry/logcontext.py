@@ -66,7 +66,24 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Always keeps the record; only adds to it."""
-        for key, value in current().items():
+        found = current()
+        request = getattr(record, "request", None)
+        if "request_id" not in found and request is not None:
+            # Django logs a 4xx answer (django.request) after the middleware chain has
+            # returned, outside the request's context, but hands over the request itself.
+            found.update(_of_request(request))
+        for key, value in found.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+def _of_request(request: Any) -> dict[str, str]:
+    found = {}
+    request_id = getattr(request, "request_id", None)
+    if isinstance(request_id, str):
+        found["request_id"] = request_id
+    tenant_id = getattr(getattr(request, "auth", None), "tenant_id", None)
+    if tenant_id is not None:
+        found["tenant_id"] = str(tenant_id)
+    return found

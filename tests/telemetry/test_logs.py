@@ -102,3 +102,15 @@ def test_text_is_the_default_and_json_is_checked():
     assert config["handlers"]["console"]["formatter"] == "text"
     with pytest.raises(Exception, match="LOG_FORMAT"):
         logging_config("yaml", "INFO")
+
+
+def test_djangos_own_line_for_a_refusal_carries_the_ids(api, tenant_a, json_lines):
+    # django.request logs a 4xx after the middleware chain returned, out of the request's context
+    capture, lines = json_lines
+    capture("django.request")
+
+    api.as_(tenant_a).get(f"/api/v1/tasks/{uuid.uuid4()}/", HTTP_X_REQUEST_ID="probe-0043")
+
+    (line,) = [line for line in lines() if line["logger"] == "django.request"]
+    assert line["request_id"] == "probe-0043"
+    assert line["tenant_id"] == tenant_a.tenant_id
