@@ -14,7 +14,8 @@ class ProjectList(projections.Projection):
     models = [Project]
 
     def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
-        rows[Project].load(e.stream_id for e in events if e.type != "ProjectCreated")
+        new = {e.stream_id for e in events if e.type == "ProjectCreated"}
+        rows[Project].load({e.stream_id for e in events} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         projects = rows[Project]

@@ -17,8 +17,9 @@ class DatasetList(projections.Projection):
     models = [Dataset, DatasetCorrection]
 
     def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
-        rows[Dataset].load([e.data["parent"] if e.type == "DatasetUploaded" else e.stream_id
-                            for e in events])
+        new = {e.stream_id for e in events if e.type == "DatasetUploaded"}
+        rows[Dataset].load({e.data["parent"] if e.type == "DatasetUploaded" else e.stream_id
+                            for e in events} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         data, datasets = event.data, rows[Dataset]

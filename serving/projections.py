@@ -22,7 +22,8 @@ class ServiceBoard(projections.Projection):
     models = [Service, ServiceInstance, ServiceUpdate, ServiceKey]
 
     def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
-        rows[Service].load(e.stream_id for e in events)
+        new = {e.stream_id for e in events if e.type == "ServiceCreated"}
+        rows[Service].load({e.stream_id for e in events} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         """Fold one event into the rows it concerns."""
