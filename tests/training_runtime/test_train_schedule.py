@@ -61,7 +61,7 @@ def test_negative_step_is_refused():
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("epochs", 0, "epochs"), ("lr", -1.0, "lr"), ("lr", math.nan, "lr"),
     ("batch_size", 0, "batch_size"), ("warmup_epochs", 5.0, "warmup_epochs"),
-    ("schedule", "linear", "schedule"), ("optimizer", "adam", "optimizer"),
+    ("schedule", "linear", "schedule"), ("optimizer", "lion", "optimizer"),
     ("gamma", 0.0, "gamma"), ("momentum", 1.0, "momentum"), ("device", "gpu", "device"),
     ("max_duration_s", 0, "max_duration_s"), ("target_metric", math.inf, "target_metric"),
     ("metric_name", "", "metric_name"), ("num_workers", -1, "num_workers"),

@@ -71,12 +71,59 @@ def epoch_loader(dataset: Dataset, *, batch_size: int, seed: int, epoch: int, st
 
 
 def eval_loader(dataset: Dataset, *, batch_size: int, num_workers: int,
-                collate_fn: Callable[..., Any] | None, pin_memory: bool) -> DataLoader:
+                collate_fn: Callable[..., Any] | None, pin_memory: bool,
+                persistent_workers: bool = False) -> DataLoader:
     """The validation loader: fixed order, a fixed generator (leaves the global RNG alone)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       collate_fn=collate_fn, pin_memory=pin_memory,
                       generator=torch.Generator().manual_seed(0),
+                      persistent_workers=persistent_workers and num_workers > 0,
                       worker_init_fn=_seed_worker if num_workers else None)
+
+
+class EpochLoaders:
+    """Each epoch's loader. With persistent workers, one DataLoader serves every epoch: its
+    sampler's order is replaced before each epoch, so the worker processes (and their dataset
+    copies) start once per run instead of once per epoch.
+
+    The epoch orders are the same either way; what differs with persistent workers is the
+    augmentation randomness inside workers, seeded once per run rather than once per epoch.
+    """
+
+    def __init__(self, dataset: Dataset, *, batch_size: int, seed: int, num_workers: int,
+                 collate_fn: Callable[..., Any] | None, pin_memory: bool,
+                 persistent_workers: bool, rank: int = 0, world_size: int = 1) -> None:
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.num_workers, self.collate_fn, self.pin_memory = num_workers, collate_fn, pin_memory
+        self.persistent = persistent_workers and num_workers > 0
+        self.rank, self.world_size = rank, world_size
+        self.sampler = IndexSampler([])
+        self.loader: DataLoader | None = None
+
+    def epoch(self, epoch: int, start_batch: int) -> DataLoader:
+        """The loader of epoch `epoch` from batch `start_batch` on."""
+        if not self.persistent:
+            return epoch_loader(self.dataset, batch_size=self.batch_size, seed=self.seed,
+                                epoch=epoch, start_batch=start_batch,
+                                num_workers=self.num_workers, collate_fn=self.collate_fn,
+                                pin_memory=self.pin_memory, rank=self.rank,
+                                world_size=self.world_size)
+        order = epoch_order(len(self.dataset), self.seed, epoch)
+        if self.world_size > 1:
+            order = shard_order(order, self.rank, self.world_size)
+        self.sampler.indices = order[start_batch * self.batch_size:]
+        if self.loader is None:
+            generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch) ^ 0x5EED)
+            self.loader = DataLoader(
+                self.dataset, batch_size=self.batch_size, sampler=self.sampler,
+                num_workers=self.num_workers, collate_fn=self.collate_fn,
+                pin_memory=self.pin_memory, generator=generator, persistent_workers=True,
+                worker_init_fn=_seed_worker)
+        return self.loader
+
+    def close(self) -> None:
+        """Let the persistent workers go (they exit when their loader is collected)."""
+        self.loader = None
 
 
 def to_device(batch: Any, device: torch.device, *, channels_last: bool = False) -> Any:

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from training_runtime.train import checkpoint as ckpt
-from training_runtime.train.batches import batch_size_of, epoch_loader, eval_loader, to_device
+from training_runtime.train.batches import EpochLoaders, batch_size_of, eval_loader, to_device
 from training_runtime.train.config import TrainConfig
 from training_runtime.train.distributed import (
     DistributedContext,
@@ -166,6 +166,12 @@ class _Trainer:
         self.history: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
         self.lr = self.schedule.lr(0)
+        self.loaders = EpochLoaders(train_dataset, batch_size=config.batch_size, seed=config.seed,
+                                    num_workers=config.num_workers, collate_fn=collate_fn,
+                                    pin_memory=self.device.type == "cuda",
+                                    persistent_workers=config.persistent_workers,
+                                    rank=self.rank, world_size=self.world_size)
+        self.val_loader: Any = None
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue from a `last.pt` state: weights, optimiser, counters, RNGs."""
@@ -191,11 +197,15 @@ class _Trainer:
         self.monitor = ResourceMonitor(self.device)
         self.session_steps = 0
         self.session_samples, self.session_train_s = 0, 0.0
-        while self.epoch < self.config.epochs:
-            reason = self._train_epoch() or self._end_epoch()
-            if reason is not None:
-                return self._stop(reason)
-        return self._stop("completed")
+        try:
+            while self.epoch < self.config.epochs:
+                reason = self._train_epoch() or self._end_epoch()
+                if reason is not None:
+                    return self._stop(reason)
+            return self._stop("completed")
+        finally:
+            self.loaders.close()
+            self.val_loader = None
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.use_amp:
@@ -213,11 +223,7 @@ class _Trainer:
 
     def _train_epoch(self) -> StopReason | None:
         self._apply_freeze()
-        loader = epoch_loader(self.train_dataset, batch_size=self.config.batch_size,
-                              seed=self.config.seed, epoch=self.epoch,
-                              start_batch=self.step_in_epoch, num_workers=self.config.num_workers,
-                              collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda",
-                              rank=self.rank, world_size=self.world_size)
+        loader = self.loaders.epoch(self.epoch, self.step_in_epoch)
         self.model.train()
         self.tick = self.clock()
         for batch in loader:
@@ -329,9 +335,13 @@ class _Trainer:
     def _evaluate(self) -> dict[str, float]:
         if self.val_dataset is None:
             return {}
-        loader = eval_loader(self.val_dataset, batch_size=self.config.batch_size,
-                             num_workers=self.config.num_workers, collate_fn=self.collate_fn,
-                             pin_memory=self.device.type == "cuda")
+        loader = self.val_loader or eval_loader(
+            self.val_dataset, batch_size=self.config.batch_size,
+            num_workers=self.config.num_workers, collate_fn=self.collate_fn,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.config.persistent_workers)
+        if self.config.persistent_workers:
+            self.val_loader = loader  # its workers stay up for the next evaluation
         self.model.eval()
         try:
             with torch.no_grad(), self._autocast():
