@@ -64,10 +64,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         # Join before accepting: once the client sees the handshake, nothing committed can be
         # missed, even on a live-only socket.
         self.hub = await hubs.for_current_loop().join(self.tenant_id, self.subscriber)
-        await self.accept()
-        self.counted = True
+        self.counted = True  # before the handshake's answer: a client seeing it finds it counted
         metrics.WEBSOCKETS_OPEN.inc()
         metrics.WEBSOCKETS_OPENED.inc()
+        await self.accept()
         loop = asyncio.get_running_loop()
         self.sender = loop.create_task(self._stream())
         self.guard = loop.create_task(self._guard())
