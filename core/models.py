@@ -6,9 +6,10 @@ from django.db import models
 class WorkLease(models.Model):
     """Which worker holds a piece of work, and when it last said it is alive.
 
-    Keys name the work: `dataset:<id>` (a validation), `evaluation:<id>`,
-    `service:<id>:<instance>`. A lease that has not been renewed for its timeout belongs to a
-    dead worker; the recovery sweep (core.recovery) sends that work again.
+    Keys name the work: `task:<id>` (a training attempt), `dataset:<id>` (a validation),
+    `evaluation:<id>`, `service:<id>:<instance>`. A lease that has not been renewed for its
+    timeout belongs to a dead worker: the lease sweep (core.lifecycle) hands that work to its
+    app's interrupt command, and the recovery sweep (core.recovery) sends validations again.
     """
 
     key = models.CharField(primary_key=True, max_length=100)

@@ -18,7 +18,9 @@ nothing is frozen or charged by sending again.
 The sweep runs when a process with an in-process worker starts (`serve`: every lease and
 message then belonged to the dead process, so all of it is due at once), and every
 RECOVERY_INTERVAL_S in the scheduler (queued work is due when it has waited
-RECOVERY_REQUEUE_AFTER_S since it was last sent, running work when its heartbeat is stale).
+RECOVERY_REQUEUE_AFTER_S since it was last sent). Running work whose worker went silent is
+core.lifecycle's: its sweep runs after the recoverers here (so that what it queues again is
+not sent twice), and on its own in the scheduler, more often.
 """
 
 import logging
@@ -30,7 +32,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from core import leases
+from core import leases, lifecycle
 from core.scheduler import periodic
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,9 @@ def recoverer(name: str) -> Callable[[Recoverer], Recoverer]:
 
 def sweep(*, lost_all: bool = False) -> dict[str, int]:
     """Run every recoverer once; what each sent again (a failing one is logged, -1)."""
+    dropped: dict[str, datetime] = {}
     if lost_all:
-        leases.forget_all()
+        dropped = leases.forget_all()  # free for the new process's workers to claim at once
         _sent.clear()
     forget_before = time.monotonic() - 2 * settings.RECOVERY_REQUEUE_AFTER_S
     for key in [key for key, sent in _sent.items() if sent < forget_before]:
@@ -100,6 +103,9 @@ def sweep(*, lost_all: bool = False) -> dict[str, int]:
         except Exception:
             log.exception("recovery of %s failed", name)
             done[name] = -1
+    for kind, count in lifecycle.sweep(now=run.now, lost_all=lost_all,
+                                       last_seen=dropped).items():
+        done[f"lost {kind}"] = count
     recovered = {name: count for name, count in done.items() if count}
     if recovered:
         log.warning("recovered work (sent again): %s", recovered)

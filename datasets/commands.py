@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from accounts.api import open_project
-from core import context, leases
+from core import context, lifecycle
 from core.broker import CPU_QUEUE
 from core.errors import (
     DatasetIsArchived,
@@ -284,7 +284,7 @@ def validate(tenant_id: uuid.UUID | str, dataset_id: object) -> None:
     dataset = DatasetAggregate.load(tenant_id, dataset_id)
     if dataset.archived or dataset.finished:
         return
-    with leases.hold(validation_key(dataset_id)) as lease:
+    with lifecycle.hold(validation_key(dataset_id)) as lease:
         if lease is None:
             logger.info("dataset %s is being validated by a live worker", dataset_id)
             return

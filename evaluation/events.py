@@ -38,6 +38,18 @@ class EvaluationStarted:
     node: str
 
 
+@event("EvaluationProgressed")
+@dataclass(frozen=True)
+class EvaluationProgressed:
+    """How far the running worker got (at most one per TASK_PROGRESS_INTERVAL_S, as a task's
+    progress): images predicted of the images to predict, and the time left at this pace."""
+
+    images_done: int
+    images_total: int
+    eta_s: float | None
+    progress: float  # images_done / images_total, 0..1
+
+
 @event("EvaluationInterrupted")
 @dataclass(frozen=True)
 class EvaluationInterrupted:

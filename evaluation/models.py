@@ -29,6 +29,10 @@ class Evaluation(models.Model):
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.TextField(blank=True, default="")
     stop_reason = models.CharField(max_length=32, blank=True, default="")
+    progress = models.FloatField(default=0.0)  # EvaluationProgressed, 1.0 once it succeeded
+    images_done = models.PositiveIntegerField(default=0)
+    images_total = models.PositiveIntegerField(null=True)
+    eta_s = models.FloatField(null=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)

@@ -7,13 +7,14 @@ from eventlog.store import RecordedEvent
 _STATE_OF = {"EvaluationQueued": "queued", "EvaluationStarted": "running",
              "EvaluationSucceeded": "succeeded", "EvaluationFailed": "failed",
              "EvaluationStopped": "stopped", "EvaluationInterrupted": "interrupted"}
+PROGRESSED = "EvaluationProgressed"  # moves the progress fields, never the state
 
 
 class EvaluationBoard(projections.Projection):
     """One row per evaluation run."""
 
     name = "evaluation.evaluations"
-    event_types = {"EvaluationCreated", *_STATE_OF}
+    event_types = {"EvaluationCreated", PROGRESSED, *_STATE_OF}
     models = [Evaluation]
 
     def handle(self, event: RecordedEvent) -> None:
@@ -29,6 +30,12 @@ class EvaluationBoard(projections.Projection):
                 created_at=event.recorded_at, updated_at=event.recorded_at,
                 last_position=event.position)
             return
+        if event.type == PROGRESSED:
+            Evaluation.objects.unscoped().filter(id=event.stream_id).update(
+                progress=data["progress"], images_done=data["images_done"],
+                images_total=data["images_total"], eta_s=data["eta_s"],
+                updated_at=event.recorded_at, last_position=event.position)
+            return
         changes: dict[str, object] = {"state": _STATE_OF[event.type],
                                       "updated_at": event.recorded_at,
                                       "last_position": event.position}
@@ -36,14 +43,16 @@ class EvaluationBoard(projections.Projection):
             changes.update(node=data["node"], started_at=event.recorded_at)
         elif event.type == "EvaluationSucceeded":
             changes.update(summary=data["summary"], metrics=data["metrics"],
-                           results_key=data["results_key"], finished_at=event.recorded_at)
+                           results_key=data["results_key"], finished_at=event.recorded_at,
+                           progress=1.0, eta_s=0.0)
         elif event.type == "EvaluationFailed":
             changes.update(failure_code=data["code"], failure_message=data["message"],
                            finished_at=event.recorded_at)
         elif event.type == "EvaluationInterrupted":
             changes.update(failure_code="interrupted", failure_message=data["reason"])
-        elif event.type == "EvaluationQueued":
-            changes.update(failure_code="", failure_message="")
+        elif event.type == "EvaluationQueued":  # a run again starts from nothing
+            changes.update(failure_code="", failure_message="", progress=0.0, images_done=0,
+                           eta_s=None)
         elif event.type == "EvaluationStopped":
             changes.update(stop_reason=data["reason"], finished_at=event.recorded_at)
         Evaluation.objects.unscoped().filter(id=event.stream_id).update(**changes)

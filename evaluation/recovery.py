@@ -1,6 +1,7 @@
 """Evaluations found again after a crash: queued ones whose message may be lost are sent
-again; running ones whose worker went silent are interrupted, billed up to their last
-heartbeat, and queued again (at most MAX_ATTEMPTS runs), else failed with the reason."""
+again. Running ones whose worker went silent are the lease sweep's (core.lifecycle): the kind
+registered here interrupts them, billed up to their last heartbeat, and queues them again (at
+most MAX_ATTEMPTS runs), else fails them with the reason."""
 
 import logging
 from datetime import datetime
@@ -8,7 +9,7 @@ from datetime import datetime
 from django.conf import settings
 
 from billing import api as billing
-from core import context, leases, recovery
+from core import context, leases, lifecycle, recovery
 from core.errors import ApiError, VersionConflict
 from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import INCLUDED, RESOURCE_TYPE, enqueue, enqueue_on_commit
@@ -28,30 +29,43 @@ MAX_ATTEMPTS = 3
 
 @recovery.recoverer("evaluations")
 def recover_evaluations(sweep: recovery.Sweep) -> int:
-    """Send queued runs again and retry lost running ones; how many were sent."""
+    """Send queued runs again; how many were sent."""
     sent = 0
-    rows = list(Evaluation.objects.unscoped().filter(state__in=("queued", "running")).values_list(
-        "id", "tenant_id", "state", "options", "updated_at", "started_at"))
-    seen = leases.last_seen(lease_key(row[0]) for row in rows)
-    stale = sweep.stale_before(settings.WORK_LEASE_TIMEOUT_S)
-    for evaluation_id, tenant_id, state, options, since, started_at in rows:
-        if state == "queued":
-            if not sweep.due(f"evaluation:{evaluation_id}:queued", since):
-                continue
-            if billed_meter_stopped(tenant_id, evaluation_id):
-                sent += remeter(tenant_id, evaluation_id)
-            else:
-                enqueue(evaluation_id, options.get("device", "cpu"))
-                sent += 1
+    rows = Evaluation.objects.unscoped().filter(state="queued").values_list(
+        "id", "tenant_id", "options", "updated_at")
+    for evaluation_id, tenant_id, options, since in rows:
+        if not sweep.due(f"evaluation:{evaluation_id}:queued", since):
             continue
-        beat = seen.get(lease_key(evaluation_id)) or started_at
-        if beat is not None and beat >= stale:
-            continue  # its worker is alive
+        if billed_meter_stopped(tenant_id, evaluation_id):
+            sent += remeter(tenant_id, evaluation_id)
+        else:
+            enqueue(evaluation_id, options.get("device", "cpu"))
+            sent += 1
+    return sent
+
+
+def running_runs() -> list[lifecycle.Running]:
+    """Every running evaluation, by its lease (one that never beat: by when it started)."""
+    return [lifecycle.Running(lease_key(evaluation_id), tenant_id, evaluation_id,
+                              started_at or since)
+            for evaluation_id, tenant_id, started_at, since in Evaluation.objects.unscoped()
+            .filter(state="running").values_list("id", "tenant_id", "started_at", "updated_at")]
+
+
+def interrupt_lost(lost: list[lifecycle.Lost], lost_all: bool) -> int:
+    """Interrupt each lost run (billed to its last heartbeat); how many were queued again."""
+    sent = 0
+    for item in lost:
         try:
-            sent += interrupt(tenant_id, evaluation_id, beat or since)
+            sent += interrupt(item.work.tenant_id, item.work.work_id, item.last_seen)
         except VersionConflict:  # its worker reported meanwhile: alive after all
             continue
     return sent
+
+
+KIND = lifecycle.register(lifecycle.Kind(
+    "evaluation", timeout_s=lambda: settings.WORK_LEASE_TIMEOUT_S, running=running_runs,
+    interrupt=interrupt_lost))
 
 
 def interrupt(tenant_id: object, evaluation_id: object, last_seen: datetime) -> int:
@@ -71,6 +85,7 @@ def interrupt(tenant_id: object, evaluation_id: object, last_seen: datetime) -> 
             # billed up to the last heartbeat: the time the worker was gone is not charged
             billing.stop_resource(tenant_id, RESOURCE_TYPE, evaluation_id,
                                   reason="interrupted", at=last_seen)
+            leases.release(lease_key(evaluation_id))  # a worker still alive is superseded
             meter_id = ""
             if retry and aggregate.billing_mode != INCLUDED:
                 try:

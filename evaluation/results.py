@@ -62,9 +62,10 @@ def file_name_of(path: str, data_format: str) -> str:
 
 
 def classification_document(index: Any, root: Path, predictor: Any,
-                            on_batch: Callable[[], None], batch_size: int = BATCH
+                            on_batch: Callable[[int, int], None], batch_size: int = BATCH
                             ) -> dict[str, Any]:
-    """Predict every image (all labels' probabilities) and pair them with the truth."""
+    """Predict every image (all labels' probabilities) and pair them with the truth;
+    `on_batch(images done, images in all)` after each batch."""
     labels = list(predictor.labels) + [n for n in index.labels if n not in predictor.labels]
     column = {name: i for i, name in enumerate(labels)}
     scores = np.zeros((len(index.samples), len(labels)))
@@ -76,7 +77,7 @@ def classification_document(index: Any, root: Path, predictor: Any,
             for item in items:
                 scores[row, column[item["label"]]] = round(float(item["score"]), 7)
             row += 1
-        on_batch()
+        on_batch(row, len(index.samples))
     return {"format": FORMAT, "version": VERSION, "scenario": "classification",
             "labels": labels,
             "images": [{"id": i + 1, "file_name": s.path} for i, s in enumerate(index.samples)],
@@ -123,9 +124,11 @@ def _empty_mask(height: int, width: int) -> dict[str, Any]:
 
 
 def detection_document(index: Any, root: Path, data_format: str, predictor: Any,
-                       on_batch: Callable[[], None], batch_size: int = BATCH) -> dict[str, Any]:
+                       on_batch: Callable[[int, int], None], batch_size: int = BATCH
+                       ) -> dict[str, Any]:
     """Predict every image (every detection, min_score 0) as COCO results beside the truth;
-    segmentation adds the masks of both (see the module docstring)."""
+    segmentation adds the masks of both (see the module docstring). `on_batch(images done,
+    images in all)` after each batch."""
     masks = predictor.scenario == "segmentation"
     category_of = _category_ids(index, root, data_format)
     next_id = max(category_of.values(), default=0) + 1
@@ -151,6 +154,7 @@ def detection_document(index: Any, root: Path, data_format: str, predictor: Any,
                 annotation["area"] = mask_area(segmentation, sample.height, sample.width)
             annotations.append(annotation)
     detections = []
+    done = 0
     for ids, batch in zip(_batches(image_ids, batch_size),
                           _batches(index.samples, batch_size), strict=True):
         predictions = predictor.predict([str(root / s.path) for s in batch], min_score=0.0)
@@ -163,7 +167,8 @@ def detection_document(index: Any, root: Path, data_format: str, predictor: Any,
                     detection["segmentation"] = (item.get("mask")
                                                  or _empty_mask(sample.height, sample.width))
                 detections.append(detection)
-        on_batch()
+        done += len(batch)
+        on_batch(done, len(index.samples))
     categories = [{"id": cid, "name": name} for name, cid in category_of.items()]
     return {"format": FORMAT, "version": VERSION, "scenario": predictor.scenario,
             "labels": list(category_of), "gt": {"images": images, "annotations": annotations,

@@ -4,7 +4,9 @@ The run claims the evaluation (queued) by appending `EvaluationStarted`, downloa
 artifact and the dataset, predicts every image in batches (detections down to score 0, so that
 reports can move the threshold later), stores the results file, and ends with exactly one of
 `EvaluationSucceeded` or `EvaluationFailed`; the billing meter is stopped in the same
-transaction, whatever happened.
+transaction, whatever happened. While it predicts it holds the run's lease through
+core.lifecycle (renewed with the billing meter's heartbeat; a stop or a run given up for lost
+ends it after the current batch) and reports `EvaluationProgressed` (throttled).
 """
 
 import logging
@@ -17,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from billing import api as billing
-from core import context, leases
+from core import context, lifecycle
 from core.errors import NotFound, VersionConflict
 from core.nodes import node_name
 from evaluation import analysis, reports, results
@@ -25,13 +27,13 @@ from evaluation.aggregates import EvaluationAggregate
 from evaluation.commands import RESOURCE_TYPE
 from evaluation.events import EvaluationFailed, EvaluationStarted, EvaluationSucceeded
 from evaluation.models import Evaluation
+from evaluation.worker_commands import Run
 from modelregistry import api as modelregistry
 from modelregistry.contracts import ModelRef
 from training_runtime.device import pick_device
 
 log = logging.getLogger("evaluation.runner")
-HEARTBEAT_S = 10.0
-STOP_CHECK_S = 2.0
+STOP_CHECK_S = 2.0  # how often the run looks for a stop (between batches, and in the lease)
 
 
 class EvaluationStoppedMeanwhile(Exception):
@@ -73,12 +75,16 @@ def run(evaluation_id: str) -> str:
     if claimed is None:
         return "skipped"
     row, aggregate = claimed
-    # The lease says this worker is alive; the recovery sweep retries a run whose lease is
-    # stale (its worker died), and this run gives up if that happened while it was alive.
+    # The lease says this worker is alive; the lease sweep retries a run whose lease is stale
+    # (its worker died), and this run gives up if that happened while it was alive.
+    meter_id = aggregate.meter_id
     with (context.scope(actor=f"worker:{node}", correlation_id=str(row.id)),
-          leases.hold(lease_key(row.id), take=True) as lease):
+          lifecycle.hold(lease_key(row.id), take=True,
+                         on_beat=(lambda at: billing.heartbeat(meter_id, at=at)) if meter_id
+                         else None,
+                         look=lambda: _stop_look(row.id), look_every_s=STOP_CHECK_S) as lease):
         try:
-            ending: object = _evaluate(row, aggregate.meter_id, lease)
+            ending: object = _evaluate(row, Run(aggregate), lease)
         except EvaluationStoppedMeanwhile:
             log.info("evaluation %s was stopped while running", row.id)
             return "stopped"
@@ -89,6 +95,7 @@ def run(evaluation_id: str) -> str:
             ending = EvaluationFailed(code="internal_error",
                                       message=f"{type(exc).__name__}: {exc}"[:2000])
         failed = isinstance(ending, EvaluationFailed)
+        lease.finish()  # no heartbeat for a meter the ending stops
         with transaction.atomic():  # whoever sees the run ended sees its bill settled
             current = EvaluationAggregate.load(row.tenant_id, row.id)
             if current.state != "running" or current.attempt != aggregate.attempt:
@@ -128,26 +135,32 @@ def lease_key(evaluation_id: object) -> str:
     return f"evaluation:{evaluation_id}"
 
 
-class _Beat:
-    """Called after every batch: keeps the billing meter's heartbeat and notices a stop (or
-    that the run was given up for lost and queued again)."""
+def _stop_look(evaluation_id: object) -> str | None:
+    """The run's stop look (core.lifecycle): stopped (the user, or billing short of funds), or
+    SUPERSEDED once the run was given up for lost."""
+    state = Evaluation.objects.unscoped().filter(id=evaluation_id).values_list(
+        "state", flat=True).first()
+    if state == "stopped":
+        return "stopped"
+    return None if state in (None, "running") else lifecycle.SUPERSEDED  # None: no news
 
-    def __init__(self, evaluation_id: object, meter_id: str, lease: Any = None) -> None:
-        self.evaluation_id, self.meter_id, self.lease = evaluation_id, meter_id, lease
-        self.last_beat = self.last_check = 0.0
 
-    def __call__(self) -> None:
-        if self.lease is not None and self.lease.lost:
+class _Progress:
+    """Called after every batch with the images done: ends the run when a stop came (or when it
+    was given up for lost), and reports how far it got."""
+
+    def __init__(self, run: Run | None, lease: Any = None) -> None:
+        self.run, self.lease = run, lease
+
+    def check(self) -> None:
+        """Raise when the run must end now."""
+        if self.lease is not None and self.lease.is_set():
             raise EvaluationStoppedMeanwhile()
-        now = time.monotonic()
-        if self.meter_id and now - self.last_beat >= HEARTBEAT_S:
-            billing.heartbeat(self.meter_id)
-            self.last_beat = now
-        if now - self.last_check >= STOP_CHECK_S:
-            self.last_check = now
-            if Evaluation.objects.unscoped().filter(id=self.evaluation_id,
-                                                    state="stopped").exists():
-                raise EvaluationStoppedMeanwhile()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.check()
+        if self.run is not None:
+            self.run.progressed(done, total)
 
 
 def _device(row: Evaluation) -> str:
@@ -166,7 +179,8 @@ def _test_index(index: Any, options: dict[str, Any], model: ModelRef) -> Any:
     return DatasetIndex(index.root, index.scenario, index.labels, held_out)
 
 
-def _evaluate(row: Evaluation, meter_id: str, lease: Any = None) -> EvaluationSucceeded:
+def _evaluate(row: Evaluation, run: Run | None = None, lease: Any = None
+              ) -> EvaluationSucceeded:
     from datasets import api as datasets
     from training_runtime.data.read import read_dataset
     from training_runtime.predict import InvalidImageError
@@ -176,8 +190,8 @@ def _evaluate(row: Evaluation, meter_id: str, lease: Any = None) -> EvaluationSu
     dataset = datasets.get_unscoped(row.dataset_id)
     if model is None or dataset is None:
         raise EvaluationError("not_found", "The model or the dataset no longer exists.")
-    beat = _Beat(row.id, meter_id, lease)
-    beat()
+    beat = _Progress(run, lease)
+    beat.check()
     options = row.options
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
         predictor = _predictor(_artifact(model, Path(tmp)), _device(row),

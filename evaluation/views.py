@@ -60,13 +60,20 @@ class EvaluationOut(serializers.ModelSerializer):
     iou = serializers.FloatField()
     score_threshold = serializers.FloatField()
     failure = serializers.SerializerMethodField()
+    progress = serializers.FloatField(
+        help_text="Share of the test images predicted so far, 0 to 1 (1 once succeeded).")
+    images_done = serializers.IntegerField(help_text="Test images predicted so far.")
+    images_total = serializers.IntegerField(
+        allow_null=True, help_text="Test images to predict; null until the run has read them.")
+    eta_s = serializers.FloatField(
+        allow_null=True, help_text="Seconds left at the run's pace; null until it has one.")
 
     class Meta:
         model = Evaluation
         fields = ["id", "state", "project", "model", "task", "dataset", "scenario", "iou",
                   "score_threshold", "options", "spec", "spec_name", "billing_mode", "summary",
-                  "metrics", "failure", "stop_reason", "created_at", "started_at",
-                  "finished_at"]
+                  "metrics", "failure", "stop_reason", "progress", "images_done",
+                  "images_total", "eta_s", "created_at", "started_at", "finished_at"]
 
     def get_failure(self, evaluation: Evaluation) -> dict[str, str] | None:
         """The failure's code and message, when it failed."""

@@ -11,14 +11,16 @@ slower (0.73-0.77 x raw model(x) against 0.75-0.84 x, alternating runs).
 
 Between batches, at most every CONTROL_S, it reads the service row: it leaves when the service
 stops, switches model when an update asks (requests wait in the queue meanwhile, none is
-dropped), keeps the billing meter's heartbeat and stops the service when its maximum running
-time has passed. The last instance to leave a stopped service answers what is still queued
+dropped) and stops the service when its maximum running time has passed. Its lease (held
+through core.lifecycle) is renewed from a side thread with the billing meter's heartbeat.
+The last instance to leave a stopped service answers what is still queued
 with 409.
 """
 
 import logging
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from billing import api as billing
-from core import context, leases
+from core import context, lifecycle
 from core.nodes import node_name
 from serving import commands
 from serving.models import Service
@@ -37,7 +39,6 @@ from training_runtime.device import pick_device
 
 log = logging.getLogger("serving.instance")
 CONTROL_S = 0.5
-HEARTBEAT_S = 10.0
 BLOCK_S = 0.2
 STOPPED = {"ok": False, "code": "service_stopped", "message": "The service stopped."}
 
@@ -101,8 +102,9 @@ class _Instance:
         self.row, self.number, self.node, self.workdir = row, number, node, workdir
         self.model_id = str(row.model_id)
         self.predictor: Any = None
-        self.lease: Any = None  # the heartbeat (core.leases), lost when given up for lost
-        self.last_control = self.last_beat = 0.0
+        self.lease: Any = None  # the heartbeat (core.lifecycle), lost when given up for lost
+        self.meter_id = row.meter_id  # the meter the lease's heartbeat renews
+        self.last_control = 0.0
 
     def serve(self) -> str:
         channel = transport()
@@ -129,7 +131,7 @@ class _Instance:
                 return ended
 
     def control(self) -> str | None:
-        """Between batches: stop, update, heartbeat, maximum running time."""
+        """Between batches: stop, update, maximum running time."""
         now = time.monotonic()
         if now - self.last_control < CONTROL_S:
             return None
@@ -139,15 +141,18 @@ class _Instance:
         row = Service.objects.unscoped().get(id=self.row.id)
         if row.state in ("stopping", "stopped", "failed"):
             return row.stop_reason or row.state
-        if now - self.last_beat >= HEARTBEAT_S and row.meter_id:
-            billing.heartbeat(row.meter_id)
-            self.last_beat = now
+        self.meter_id = row.meter_id
         if str(row.model_id) != self.model_id:
             self.switch(str(row.model_id))
         elapsed = (timezone.now() - row.created_at).total_seconds()
         if elapsed >= row.max_runtime_s:
             commands.request_stop(row.tenant_id, row.id, "max_runtime", "system:serving")
         return None
+
+    def meter_beat(self, at: datetime) -> None:
+        """The billing meter's heartbeat, renewed with the lease (core.lifecycle)."""
+        if self.meter_id:
+            billing.heartbeat(self.meter_id, at=at)
 
     def switch(self, model_id: str) -> None:
         log.info("instance %s switches to model %s", self.number, model_id)
@@ -181,25 +186,26 @@ def run(service_id: str, number: int) -> str:
         return "skipped"
     from tasklogs import api as tasklogs
 
-    # The heartbeat the watchdog and the prediction route look at: a side thread, so that a
-    # long model load does not read as a dead instance.
-    with (leases.hold(lease_key(service_id, number), take=True,
-                      stale_after_s=settings.SERVING_INSTANCE_TIMEOUT_S,
-                      every_s=settings.SERVING_INSTANCE_HEARTBEAT_S) as lease,
-          context.scope(actor=f"worker:{node}", correlation_id=service_id),
-          tempfile.TemporaryDirectory(prefix="service-") as tmp):
+    # The heartbeat the lease sweep and the prediction route look at: a side thread, so that
+    # a long model load does not read as a dead instance; it renews the billing meter's too.
+    with tempfile.TemporaryDirectory(prefix="service-") as tmp:
         instance = _Instance(row, number, node, Path(tmp))
-        instance.lease = lease
-        # the log is complete before the exit is reported: who sees the service stopped sees
-        # its instances' last lines
-        with tasklogs.capture(row.tenant_id, row.id, node):
-            reason = _serve(instance)
-        if lease is not None and lease.lost:  # given up for lost: its successor owns the slot
-            return "superseded"
-        commands.instance_exited(row.tenant_id, row.id, number, reason)
-        if Service.objects.unscoped().get(id=row.id).state in ("stopped", "failed"):
-            _drain(service_id)
-        close_old_connections()
+        with (lifecycle.hold(lease_key(service_id, number), take=True,
+                             stale_after_s=settings.SERVING_INSTANCE_TIMEOUT_S,
+                             every_s=settings.SERVING_INSTANCE_HEARTBEAT_S,
+                             on_beat=instance.meter_beat) as lease,
+              context.scope(actor=f"worker:{node}", correlation_id=service_id)):
+            instance.lease = lease
+            # the log is complete before the exit is reported: who sees the service stopped
+            # sees its instances' last lines
+            with tasklogs.capture(row.tenant_id, row.id, node):
+                reason = _serve(instance)
+            if lease is not None and lease.superseded:  # its successor owns the slot
+                return "superseded"
+            commands.instance_exited(row.tenant_id, row.id, number, reason)
+            if Service.objects.unscoped().get(id=row.id).state in ("stopped", "failed"):
+                _drain(service_id)
+            close_old_connections()
     return reason
 
 

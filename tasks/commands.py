@@ -2,7 +2,8 @@
 
 Creating or restarting a task starts its billing meter in the same transaction: a postpaid
 start freezes 2 hours of the spec's price, and when that is refused (402) nothing is written.
-The worker side (started, progress, results) is in tasks.runner.
+The worker's own writes (claim, progress, ending, a lost attempt's interruption) are the
+commands of tasks.worker_commands; the training itself is tasks.runner.
 """
 
 import uuid
@@ -188,12 +189,18 @@ def restart(access: TenantAccess, task_id: object) -> Task:
                      f"The task is {task.state}; only a failed, stopped or interrupted task "
                      "can be restarted.", TaskNotRestartable)
         billing.stop_resource(access.tenant_id, RESOURCE_TYPE, task_id, reason="restarted")
-        meter = billing.start(access.tenant_id, resource_type=RESOURCE_TYPE,
-                              resource_id=task_id, spec=spec, mode=current.billing_mode,
-                              project_id=current.project_id)
-        task.append(TaskQueued(attempt=task.attempt + 1, meter_id=str(meter.id)))
-        enqueue_on_commit(task_id, task.attempt)
+        queue_next_attempt(task, current, spec=spec)
         return _task(access, task_id)
+
+
+def queue_next_attempt(aggregate: TaskAggregate, task: Task, *, spec: Any = None) -> None:
+    """Queue the task's next attempt on a new billing meter (it continues from the checkpoint):
+    a restart's and a lost attempt's retry alike. Raises what billing refuses (402)."""
+    meter = billing.start(task.tenant_id, resource_type=RESOURCE_TYPE, resource_id=task.id,
+                          spec=spec or billing.spec(task.spec_id), mode=task.billing_mode,
+                          project_id=task.project_id)
+    aggregate.append(TaskQueued(attempt=aggregate.attempt + 1, meter_id=str(meter.id)))
+    enqueue_on_commit(task.id, aggregate.attempt)
 
 
 def save_template(access: TenantAccess, task_id: object, name: str) -> TaskTemplate:

@@ -1,7 +1,5 @@
-"""Read models of the task stream (tasks.projections), rebuilt from events; plus task leases.
-
-`TaskLease` (when a worker last said the task is alive) is operational, not projected.
-"""
+"""Read models of the task stream (tasks.projections), rebuilt from events. A running attempt's
+lease is a core.WorkLease (`task:<id>`, core.lifecycle), like every worker's."""
 
 import uuid
 
@@ -106,15 +104,3 @@ class TaskTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class TaskLease(models.Model):
-    """When the worker running a task last said it is alive."""
-
-    task_id = models.UUIDField(primary_key=True)
-    attempt = models.PositiveIntegerField()
-    node = models.CharField(max_length=200)
-    last_seen_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"task {self.task_id} attempt {self.attempt} on {self.node}"

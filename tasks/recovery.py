@@ -1,19 +1,21 @@
-"""Tasks found again after a crash: queued ones whose message may be lost are sent again;
-running ones whose worker died with the process are interrupted (and retried) at once."""
+"""Tasks found again after a crash: queued ones whose message may be lost are sent again.
+Running attempts whose worker went silent are the lease sweep's (core.lifecycle): the kind
+registered here hands them to tasks.worker_commands.interrupt (retried from the checkpoint up
+to TASK_MAX_ATTEMPTS); when `make run` starts again they are all lost at once."""
 
 import logging
 
 from django.conf import settings
 
 from billing import api as billing
-from core import context, recovery
-from core.errors import ApiError
+from core import context, lifecycle, recovery
+from core.errors import ApiError, VersionConflict
 from eventlog.aggregates import retry_on_conflict
 from tasks.aggregates import TaskAggregate
 from tasks.commands import RESOURCE_TYPE, TRAIN, enqueue_on_commit
 from tasks.events import TaskQueued, TaskStopped
-from tasks.interruptions import interrupt_lost_attempts
 from tasks.models import Task
+from tasks.worker_commands import interrupt, lease_key
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +24,6 @@ log = logging.getLogger(__name__)
 def recover_tasks(sweep: recovery.Sweep) -> int:
     """Send queued attempts again (a duplicate finds its attempt claimed and does nothing);
     how many were sent. The freeze was made when the task was queued: sending is free."""
-    if sweep.lost_all:  # every running attempt's worker was this process's
-        interrupt_lost_attempts(sweep.stale_before(settings.TASK_LEASE_TIMEOUT_S))
     sent = 0
     queued = Task.objects.unscoped().filter(state="queued").values_list(
         "id", "tenant_id", "attempt", "updated_at")
@@ -67,3 +67,26 @@ def remeter(tenant_id: object, task_id: object) -> int:
             return 1
 
     return retry_on_conflict(once)
+
+
+def running_attempts() -> list[lifecycle.Running]:
+    """Every running attempt, by its lease (one that never beat: by when it started)."""
+    return [lifecycle.Running(lease_key(task_id), tenant_id, task_id, started_at)
+            for task_id, tenant_id, started_at in Task.objects.unscoped().filter(
+                state="running").values_list("id", "tenant_id", "started_at")]
+
+
+def interrupt_lost(lost: list[lifecycle.Lost], lost_all: bool) -> int:
+    """Interrupt each lost attempt (billed to its last heartbeat); how many were queued again."""
+    retried = 0
+    for item in lost:
+        try:
+            retried += interrupt(item.work.tenant_id, item.work.work_id, item.last_seen)
+        except VersionConflict:  # the worker reported meanwhile: it is alive after all
+            continue
+    return retried
+
+
+KIND = lifecycle.register(lifecycle.Kind(
+    "task", timeout_s=lambda: settings.TASK_LEASE_TIMEOUT_S, running=running_attempts,
+    interrupt=interrupt_lost))

@@ -1,16 +1,16 @@
 """The worker side of a task: claim an attempt, train through training_runtime, report events.
 
 One attempt runs in one worker thread. It claims the task (queued, same attempt) by appending
-`TaskStarted`, keeps a lease alive (and the billing meter's heartbeat) from a side thread that
-also picks up stop requests, reports progress as events (at most one `TaskProgressed` per
-TASK_PROGRESS_INTERVAL_S, every epoch), and ends the task with exactly one of `TaskSucceeded`,
+`TaskStarted`, holds the attempt's lease through core.lifecycle (a side thread renews it with
+the billing meter's heartbeat and picks up stop requests), reports progress as events (at
+most one `TaskProgressed` per TASK_PROGRESS_INTERVAL_S, every epoch), each write a command of
+tasks.worker_commands, and ends the task with exactly one of `TaskSucceeded`,
 `TaskStopped` or `TaskFailed`, then stops the billing meter. Checkpoints are copied to object
 storage, so an attempt on another worker continues where the last one stopped.
 """
 
 import dataclasses
 import logging
-import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -18,108 +18,56 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Max
-from django.utils import timezone
+from django.db import close_old_connections
 
 from billing import api as billing
-from core import context
-from core.errors import VersionConflict
+from core import context, lifecycle
 from core.nodes import node_name
-from eventlog.aggregates import retry_on_conflict
-from eventlog.models import Event
-from eventlog.store import Stream, append
 from modelregistry import api as modelregistry
-from tasks import checkpoints
-from tasks.aggregates import TaskAggregate
-from tasks.commands import RESOURCE_TYPE
+from tasks import checkpoints, worker_commands
 from tasks.events import (
     TaskEpochCompleted,
     TaskFailed,
     TaskProgressed,
     TaskStageChanged,
-    TaskStarted,
     TaskStopped,
     TaskSucceeded,
 )
-from tasks.models import Task, TaskLease
+from tasks.models import Task
 from training_runtime.device import pick_device
 
 log = logging.getLogger("tasks.runner")
 
 
-def _stream(task: Task) -> Stream:
-    return Stream.of(task.tenant_id, "task", task.id)
+# The attempt each running task's thread holds (task id -> attempt): its writes go through it.
+_attempts: dict[object, worker_commands.Attempt] = {}
 
 
-def report(task: Task, *events: object) -> None:
-    """Append worker events at the stream's head (a user's stop request may come in between)."""
-    stream = _stream(task)
-
-    def at_head() -> None:
-        head = Event.objects.filter(stream_id=stream.id).aggregate(v=Max("version"))["v"] or 0
-        append(stream, head, list(events))
-
-    retry_on_conflict(at_head)
+def report(task: Task, *events: object) -> bool:
+    """Append worker events while this attempt owns the task (tasks.worker_commands checks);
+    False when refused (the attempt was given up for lost)."""
+    attempt = _attempts.get(task.id)
+    if attempt is None:  # not run by this process's runner: claim-free reports are refused
+        return False
+    return attempt.report(*events)
 
 
-class _Lease(threading.Thread):
-    """Heartbeats the task lease and the billing meter; notices stop requests, and notices when
-    the lease check has given this attempt up for lost (a newer attempt owns the task then)."""
+def _stop_look(task: Task, attempt: int) -> str | None:
+    """The attempt's stop look (core.lifecycle): a stop request's reason, or SUPERSEDED once
+    the task moved on without it."""
+    row = Task.objects.unscoped().filter(id=task.id).values_list(
+        "stop_requested", "attempt", "state").first()
+    if row is None:
+        return None
+    requested, current, state = row
+    if current != attempt or state != "running":
+        return lifecycle.SUPERSEDED
+    return requested or None
 
-    def __init__(self, task: Task, attempt: int, meter_id: str, node: str):
-        super().__init__(name=f"lease-{task.id}", daemon=True)
-        self.task, self.attempt, self.meter_id, self.node = task, attempt, meter_id, node
-        self.stop_reason = ""
-        self.superseded = False
-        self.finished = threading.Event()
-        self.last_look = time.monotonic()
-        TaskLease.objects.update_or_create(
-            task_id=task.id, defaults={"attempt": attempt, "node": node,
-                                       "last_seen_at": timezone.now()})
 
-    def is_set(self) -> bool:
-        """The cancel token the training loop checks every step; it looks for a request itself
-        when a look is due, so a request it sees stops training at that very step."""
-        if not self.stop_reason and (
-                time.monotonic() - self.last_look >= settings.TASK_STOP_POLL_S):
-            self.look()
-        return bool(self.stop_reason)
-
-    def look(self) -> None:
-        """Pick up a stop request, or the news that this attempt is no longer the task's."""
-        self.last_look = time.monotonic()
-        row = Task.objects.unscoped().filter(id=self.task.id).values_list(
-            "stop_requested", "attempt", "state").first()
-        if row is None:
-            return
-        requested, attempt, state = row
-        if attempt != self.attempt or state != "running":
-            self.superseded, self.stop_reason = True, "superseded"
-        elif requested:
-            self.stop_reason = requested
-
-    def beat(self) -> None:
-        now = timezone.now()
-        TaskLease.objects.filter(task_id=self.task.id, attempt=self.attempt).update(
-            node=self.node, last_seen_at=now)
-        if self.meter_id and not self.superseded:
-            billing.heartbeat(self.meter_id, at=now)
-
-    def run(self) -> None:
-        interval = settings.TASK_HEARTBEAT_S
-        # The training thread looks at every due step; this thread covers the phases without
-        # steps (data loading, validation, export), where a coarser poll is enough.
-        poll = min(interval, max(settings.TASK_STOP_POLL_S, 0.05))
-        last_beat = time.monotonic()
-        try:
-            while not self.finished.wait(poll):
-                self.look()
-                if time.monotonic() - last_beat >= interval:
-                    self.beat()
-                    last_beat = time.monotonic()
-        finally:
-            connection.close()
+def _meter_beat(meter_id: str) -> object:
+    """The billing meter's heartbeat, at the instant the lease was renewed."""
+    return (lambda at: billing.heartbeat(meter_id, at=at)) if meter_id else None
 
 
 class _Reporter:
@@ -179,23 +127,7 @@ def _resources(usage: Any) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(usage).items() if v is not None}
 
 
-def claim(task_id: str, attempt: int, node: str) -> tuple[Task, str] | None:
-    """Mark the attempt started; None when it is not this attempt's turn (a duplicate or
-    late delivery, or the task was stopped while queued)."""
-    task = Task.objects.unscoped().filter(id=task_id).first()
-    if task is None:
-        return None
-    aggregate = TaskAggregate.load(task.tenant_id, task_id)
-    if aggregate.state != "queued" or aggregate.attempt != attempt:
-        log.info("task %s attempt %s not claimed: it is %s at attempt %s", task_id, attempt,
-                 aggregate.state, aggregate.attempt)
-        return None
-    try:
-        aggregate.append(TaskStarted(attempt=attempt, node=node))
-    except VersionConflict:
-        return None
-    task.refresh_from_db()
-    return task, aggregate.meter_id
+claim = worker_commands.claim
 
 
 def run_attempt(task_id: str, attempt: int) -> str:
@@ -204,48 +136,55 @@ def run_attempt(task_id: str, attempt: int) -> str:
     claimed = claim(task_id, attempt, node)
     if claimed is None:
         return "skipped"
-    task, meter_id = claimed
-    with context.scope(actor=f"worker:{node}", correlation_id=str(task.id)):
-        return _run_claimed(task, attempt, meter_id, node)
+    with context.scope(actor=f"worker:{node}", correlation_id=str(claimed.task.id)):
+        _attempts[claimed.task.id] = claimed
+        try:
+            return _run_claimed(claimed, node)
+        finally:
+            _attempts.pop(claimed.task.id, None)
 
 
-def _run_claimed(task: Task, attempt: int, meter_id: str, node: str) -> str:
+def _run_claimed(claimed: worker_commands.Attempt, node: str) -> str:
     from tasklogs import api as tasklogs
 
-    lease = _Lease(task, attempt, meter_id, node)
-    lease.start()
+    task, attempt = claimed.task, claimed.number
     work_dir = Path(settings.DATA_DIR) / "tasks" / str(task.id)
     prefix = f"tasks/{task.tenant_id}/{task.id}"
     ending: object
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(tasklogs.capture(task.tenant_id, task.id, node))
-            log.info("attempt %s of task %s (%s, %s) started on %s", attempt, task.name,
-                     task.scenario, task.model_name, node)
-            ending = _train(task, work_dir, prefix, lease, stack)
-    except Exception as exc:  # a failure of ours must still end the task and its billing
-        log.exception("task %s failed", task.id)
-        ending = TaskFailed(code="internal_error", message=f"{type(exc).__name__}: {exc}"[:2000])
-    finally:
-        lease.finished.set()
-        lease.join(timeout=5)
-    if lease.superseded:  # given up for lost while alive: the newer attempt owns the task
-        log.warning("attempt %s of task %s was superseded; its result is dropped", attempt,
-                    task.id)
-        return "superseded"
-    reason = getattr(ending, "stop_reason", None) or (
-        "failed" if isinstance(ending, TaskFailed) else "completed")
-    with transaction.atomic():  # whoever sees the task ended sees its bill settled
-        report(task, ending)
-        billing.stop_resource(task.tenant_id, RESOURCE_TYPE, task.id, reason=reason)
-    TaskLease.objects.filter(task_id=task.id, attempt=attempt).delete()
+    with lifecycle.hold(worker_commands.lease_key(task.id), take=True,
+                        stale_after_s=settings.TASK_LEASE_TIMEOUT_S,
+                        every_s=settings.TASK_HEARTBEAT_S, on_beat=_meter_beat(claimed.meter_id),
+                        look=lambda: _stop_look(task, attempt),
+                        look_every_s=settings.TASK_STOP_POLL_S) as lease:
+        assert lease is not None  # taken over: the claim on the stream decided
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(tasklogs.capture(task.tenant_id, task.id, node))
+                log.info("attempt %s of task %s (%s, %s) started on %s", attempt, task.name,
+                         task.scenario, task.model_name, node)
+                ending = _train(task, work_dir, prefix, lease, stack)
+        except Exception as exc:  # a failure of ours must still end the task and its billing
+            log.exception("task %s failed", task.id)
+            ending = TaskFailed(code="internal_error",
+                                message=f"{type(exc).__name__}: {exc}"[:2000])
+        finally:
+            lease.finish()  # no heartbeat for a meter the ending stops
+        reason = getattr(ending, "stop_reason", None) or (
+            "failed" if isinstance(ending, TaskFailed) else "completed")
+        # Ended while the lease is still held, so that no sweep takes it for lost meanwhile;
+        # refused when it was given up for lost while alive (the newer attempt owns the task).
+        if lease.superseded or not claimed.finish(ending, reason):
+            log.warning("attempt %s of task %s was superseded; its result is dropped",
+                        attempt, task.id)
+            return "superseded"
     if settings.TASK_LOGS_PERSIST:
         tasklogs.persist(task.tenant_id, task.id)
     close_old_connections()
     return {TaskSucceeded: "succeeded", TaskStopped: "stopped"}.get(type(ending), "failed")
 
 
-def _train(task: Task, work_dir: Path, prefix: str, lease: _Lease, stack: ExitStack) -> object:
+def _train(task: Task, work_dir: Path, prefix: str, lease: lifecycle.Held,
+           stack: ExitStack) -> object:
     from datasets import api as datasets
     from training_runtime.pipeline import JobDataError, TrainingJob, run_job
     from training_runtime.train import TrainingFailed

@@ -1,5 +1,5 @@
 """Leases on work (core.leases): one holder at a time; a stale lease may be taken over, and its
-old holder then learns it lost it."""
+old holder then learns it lost it. Holding one from a worker: tests/core/test_lifecycle.py."""
 
 from datetime import timedelta
 
@@ -24,11 +24,3 @@ def test_a_live_lease_keeps_other_claimants_out_until_it_goes_stale():
     assert leases.beat("job:1", "b")
     leases.release("job:1", "a")  # not a's any more: nothing happens
     assert leases.last_seen(["job:1", "job:2"]).keys() == {"job:1"}
-
-
-def test_hold_claims_for_the_block_and_releases_after():
-    with leases.hold("job:3", stale_after_s=60, every_s=60) as lease:
-        assert lease is not None and WorkLease.objects.filter(key="job:3").exists()
-        with leases.hold("job:3", stale_after_s=60) as duplicate:
-            assert duplicate is None  # a duplicate delivery does nothing
-    assert not WorkLease.objects.filter(key="job:3").exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing import api as billing
 from billing.models import Meter
-from core import leases, recovery
+from core import leases, lifecycle, recovery
 from core.models import WorkLease
 from evaluation import runner
 from evaluation.models import Evaluation
@@ -38,9 +38,15 @@ def claimed_by_a_worker_that_died(evaluation_id: str, silent_for_s: float = 60):
     return last_beat
 
 
+def sweep_lost() -> int:
+    """The lease sweep (core.lifecycle) of the evaluation kind; how many runs it queued again."""
+    return lifecycle.sweep()["evaluation"]
+
+
 def types_of(evaluation_id: str) -> list[str]:
-    return list(Event.objects.filter(stream_id=evaluation_id).order_by("version")
-                .values_list("type", flat=True))
+    """The run's events, less its progress reports (tests/evaluation_runs/test_progress.py)."""
+    return list(Event.objects.filter(stream_id=evaluation_id).exclude(
+        type="EvaluationProgressed").order_by("version").values_list("type", flat=True))
 
 
 def test_a_run_whose_worker_died_is_billed_to_its_last_heartbeat_and_run_again(
@@ -50,7 +56,7 @@ def test_a_run_whose_worker_died_is_billed_to_its_last_heartbeat_and_run_again(
     dramatiq.get_broker().flush_all()
     last_beat = claimed_by_a_worker_that_died(evaluation_id)
 
-    assert recover_evaluations(recovery.Sweep()) == 1
+    assert sweep_lost() == 1
 
     first, second = Meter.objects.for_tenant(funded.tenant_id).filter(
         resource_id=evaluation_id).order_by("started_at")
@@ -59,6 +65,7 @@ def test_a_run_whose_worker_died_is_billed_to_its_last_heartbeat_and_run_again(
     assert second.state == "running" and second.frozen > 0
     row = Evaluation.objects.unscoped().get(id=evaluation_id)
     assert (row.state, row.failure_code) == ("queued", "")
+    assert sweep_lost() == 0  # running no more
     assert recover_evaluations(recovery.Sweep()) == 0  # queued a moment ago: not sent again
 
     [message] = list(dramatiq.get_broker().queues["cpu"].queue)  # the run sent again
@@ -83,7 +90,7 @@ def test_after_its_last_attempt_a_lost_run_fails_with_the_reason(
     dramatiq.get_broker().flush_all()
     for _ in range(MAX_ATTEMPTS):
         claimed_by_a_worker_that_died(evaluation_id)
-        recover_evaluations(recovery.Sweep())
+        sweep_lost()
 
     row = Evaluation.objects.unscoped().get(id=evaluation_id)
     assert (row.state, row.failure_code) == ("failed", "worker_lost")
@@ -125,3 +132,61 @@ def test_a_queued_run_whose_meter_vanished_is_queued_again_on_a_new_meter(
     assert runner.run(evaluation_id) == "succeeded"
     new.refresh_from_db()
     assert (new.state, new.stop_reason) == ("stopped", "completed")
+
+
+def test_an_automatic_run_whose_worker_died_is_run_again_and_succeeds(
+        funded, classifier, digits_dataset, cpu_spec, settings):
+    """The evaluation after training (part of the task's bill: no meter of its own) is retried
+    by the same lease sweep."""
+    import uuid
+
+    from evaluation.aggregates import EvaluationAggregate
+    from evaluation.commands import INCLUDED
+    from evaluation.events import EvaluationCreated, EvaluationQueued
+
+    settings.WORK_LEASE_TIMEOUT_S = 5.0
+    evaluation_id = str(uuid.uuid4())
+    EvaluationAggregate(funded.tenant_id, evaluation_id).append(  # as evaluate_after_training
+        EvaluationCreated(project=str(classifier.project_id), model=str(classifier.id),
+                          dataset=digits_dataset["id"], scenario="classification",
+                          options={"iou": 0.5, "score_threshold": 0.5, "automatic": True,
+                                   "device": "cpu"},
+                          spec=str(cpu_spec.id), spec_name=cpu_spec.name, billing_mode=INCLUDED,
+                          task=None),
+        EvaluationQueued(meter_id=""))
+    claimed_by_a_worker_that_died(evaluation_id)
+
+    assert sweep_lost() == 1
+
+    assert Evaluation.objects.unscoped().get(id=evaluation_id).state == "queued"
+    assert runner.run(evaluation_id) == "succeeded"
+    assert types_of(evaluation_id)[-4:] == ["EvaluationInterrupted", "EvaluationQueued",
+                                            "EvaluationStarted", "EvaluationSucceeded"]
+    assert not Meter.objects.for_tenant(funded.tenant_id).filter(
+        resource_id=evaluation_id).exists()  # billed with its task, never on its own
+
+
+def test_a_worker_that_died_mid_run_is_superseded_and_its_late_ending_appends_nothing(
+        api, funded, classifier, digits_dataset, cpu_spec, settings, monkeypatch):
+    """The worker is alive after all (only its heartbeat stalled): the sweep gave its run up
+    and queued it again, so the old run stops at its next batch and writes no ending."""
+    from training_runtime.predict import Predictor
+
+    settings.WORK_LEASE_TIMEOUT_S = 5.0
+    monkeypatch.setattr(runner, "STOP_CHECK_S", 0.0)
+    evaluation_id = create(api, funded, classifier, digits_dataset)
+    dramatiq.get_broker().flush_all()
+    predict = Predictor.predict
+
+    def predict_while_given_up(self, *args, **kwargs):
+        WorkLease.objects.filter(key=runner.lease_key(evaluation_id)).update(
+            last_seen_at=timezone.now() - timedelta(seconds=60))
+        sweep_lost()
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", predict_while_given_up)
+
+    assert runner.run(evaluation_id) == "stopped"
+
+    assert types_of(evaluation_id)[-2:] == ["EvaluationInterrupted", "EvaluationQueued"]
+    assert Evaluation.objects.unscoped().get(id=evaluation_id).state == "queued"

@@ -12,11 +12,13 @@ from billing import api as billing
 from billing import wallet
 from billing.models import Meter
 from core import recovery
+from core.models import WorkLease
 from eventlog.models import Event
 from tasks import runner
 from tasks.aggregates import TaskAggregate
-from tasks.models import Task, TaskLease
+from tasks.models import Task
 from tasks.recovery import recover_tasks
+from tasks.worker_commands import lease_key
 from tests.workers import stub_worker
 
 from .conftest import task_payload, upload_digits, wait_for
@@ -66,7 +68,7 @@ def test_make_run_starting_again_interrupts_its_dead_attempts_at_once(funded, qu
     settings.TASK_LEASE_TIMEOUT_S = 3600  # the lease check alone would wait an hour
     assert runner.claim(queued["id"], 1, "dead-host:1") is not None
     last_beat = timezone.now() - timedelta(seconds=2)
-    TaskLease.objects.create(task_id=queued["id"], attempt=1, node="dead-host:1",
+    WorkLease.objects.create(key=lease_key(queued["id"]), holder="dead-host:1:x",
                              last_seen_at=last_beat)
 
     recovery.sweep(lost_all=True)

@@ -7,12 +7,15 @@ from django.utils import timezone
 
 from billing import wallet
 from billing.models import Meter
+from core import lifecycle
+from core.models import WorkLease
 from eventlog.models import Event
 from eventlog.store import load_stream
 from tasks.aggregates import TaskAggregate
-from tasks.interruptions import interrupt_lost_attempts
-from tasks.models import Task, TaskLease
+from tasks.models import Task
+from tasks.recovery import KIND
 from tasks.runner import claim
+from tasks.worker_commands import lease_key
 from tests.datasets.zips import folders_files, make_zip, upload, validate
 
 from .conftest import task_payload
@@ -152,15 +155,28 @@ def test_a_template_creates_tasks_with_its_parameters(api, funded, payload):
     assert (made["epochs"], made["name"], made["version"]) == (7, "from template", "V001")
 
 
+def leased(task_id: str, last_seen, holder: str = "node-1:attempt-1") -> None:
+    """The attempt's lease (core.lifecycle), last renewed at `last_seen`."""
+    WorkLease.objects.update_or_create(key=lease_key(task_id), defaults={
+        "holder": holder, "last_seen_at": last_seen})
+
+
+def sweep_tasks() -> list[str]:
+    """The lease sweep of the task kind, with TASK_LEASE_TIMEOUT_S; the ids it found lost."""
+    lost = lifecycle.find_lost(KIND)
+    if lost:
+        KIND.interrupt(lost, False)
+    return [str(item.work.work_id) for item in lost]
+
+
 def test_a_lost_worker_is_interrupted_billed_to_its_heartbeat_and_retried(api, funded,
                                                                           payload):
     task = create(api, funded, payload)
-    _, meter_id = claim(task["id"], 1, "node-1")
+    meter_id = claim(task["id"], 1, "node-1").meter_id
     last_seen = timezone.now() - timedelta(minutes=10)
-    TaskLease.objects.create(task_id=task["id"], attempt=1, node="node-1",
-                             last_seen_at=last_seen)
+    leased(task["id"], last_seen)
 
-    lost = interrupt_lost_attempts(timezone.now() - timedelta(minutes=2))
+    lost = sweep_tasks()
 
     assert lost == [task["id"]]
     body = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/").json()
@@ -173,6 +189,7 @@ def test_a_lost_worker_is_interrupted_billed_to_its_heartbeat_and_retried(api, f
                                                                   last_seen)
     assert Meter.objects.for_tenant(funded.tenant_id).filter(
         resource_id=task["id"], state="running").count() == 1
+    assert not WorkLease.objects.filter(key=lease_key(task["id"])).exists()  # released
     assert claim(task["id"], 1, "late-duplicate") is None  # the old attempt cannot come back
 
 
@@ -180,9 +197,8 @@ def test_a_task_without_retries_left_stays_interrupted(api, funded, payload, set
     settings.TASK_MAX_ATTEMPTS = 1
     task = create(api, funded, payload)
     claim(task["id"], 1, "node-1")
-    TaskLease.objects.create(task_id=task["id"], attempt=1, node="node-1",
-                             last_seen_at=timezone.now() - timedelta(minutes=10))
-    interrupt_lost_attempts(timezone.now() - timedelta(minutes=2))
+    leased(task["id"], timezone.now() - timedelta(minutes=10))
+    sweep_tasks()
     body = api.as_(funded).get(f"/api/v1/tasks/{task['id']}/").json()
     assert body["state"] == "interrupted" and "no retries left" in body["failure"]["message"]
     assert wallet.view(funded.tenant_id).frozen == 0
@@ -193,22 +209,54 @@ def test_a_long_running_task_with_a_fresh_lease_is_left_alone(api, funded, paylo
     claim(task["id"], 1, "node-1")
     Task.objects.unscoped().filter(id=task["id"]).update(
         started_at=timezone.now() - timedelta(hours=3))
-    TaskLease.objects.create(task_id=task["id"], attempt=1, node="node-1",
-                             last_seen_at=timezone.now())
-    assert interrupt_lost_attempts(timezone.now() - timedelta(minutes=2)) == []
+    leased(task["id"], timezone.now())
+    assert sweep_tasks() == []
     assert api.as_(funded).get(f"/api/v1/tasks/{task['id']}/").json()["state"] == "running"
 
 
+def test_a_worker_that_died_before_its_first_beat_is_lost_by_its_start(api, funded, payload):
+    task = create(api, funded, payload)
+    claim(task["id"], 1, "node-1")
+    Task.objects.unscoped().filter(id=task["id"]).update(
+        started_at=timezone.now() - timedelta(hours=3))
+    assert sweep_tasks() == [task["id"]]  # no lease at all, started long ago
+
+
 def test_an_attempt_given_up_for_lost_notices_it_is_superseded(api, funded, payload):
-    from tasks.runner import _Lease
+    from tasks.runner import _stop_look
 
     task = create(api, funded, payload)
-    claimed, meter_id = claim(task["id"], 1, "node-1")
-    lease = _Lease(claimed, 1, meter_id, "node-1")
-    lease.look()
-    assert not lease.is_set()
-    TaskLease.objects.filter(task_id=task["id"]).update(
-        last_seen_at=timezone.now() - timedelta(minutes=10))
-    interrupt_lost_attempts(timezone.now() - timedelta(minutes=2))  # attempt 2 is queued
-    lease.look()
-    assert lease.superseded and lease.is_set()
+    claimed = claim(task["id"], 1, "node-1")
+    with lifecycle.hold(lease_key(task["id"]), take=True, every_s=3600,
+                        look=lambda: _stop_look(claimed.task, 1), look_every_s=0) as lease:
+        lease.look()
+        assert not lease.is_set()
+        WorkLease.objects.filter(key=lease_key(task["id"])).update(
+            last_seen_at=timezone.now() - timedelta(minutes=10))
+        sweep_tasks()  # attempt 2 is queued
+        lease.look()
+        assert lease.superseded and lease.is_set()
+        assert not lease.beat()  # the sweep released its lease: it learns that way too
+
+
+def test_a_superseded_attempts_writes_append_nothing(api, funded, payload):
+    from tasks.events import TaskProgressed, TaskSucceeded
+
+    task = create(api, funded, payload)
+    claimed = claim(task["id"], 1, "node-1")
+    progress = TaskProgressed(progress=0.5, epoch=1, step=1, eta_s=1.0, elapsed_s=1.0,
+                              loss=0.1, lr=0.01, samples_per_s=1.0)
+    assert claimed.report(progress)  # while it owns the task
+    leased(task["id"], timezone.now() - timedelta(minutes=10))
+    sweep_tasks()  # given up for lost: attempt 2 is queued
+    before = [(e.version, e.type) for e in load_stream(task["id"])]
+
+    assert not claimed.report(progress)
+    assert not claimed.finish(TaskSucceeded(
+        stop_reason=None, best_metric=0.9, elapsed_s=1.0, model_id="m", artifact_key="k",
+        labels=[], metrics={}, input_size=[], warnings=[]), "completed")
+
+    assert [(e.version, e.type) for e in load_stream(task["id"])] == before
+    assert Task.objects.unscoped().get(id=task["id"]).state == "queued"
+    assert Meter.objects.for_tenant(funded.tenant_id).filter(
+        resource_id=task["id"], state="running").count() == 1  # attempt 2's meter runs on
