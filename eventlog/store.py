@@ -95,6 +95,7 @@ def recorded(row: Event) -> RecordedEvent:
 
 _COLUMNS = ("tenant_id", "stream_type", "stream_id", "version", "type", "schema_version", "data",
             "metadata", "recorded_at")
+_ENCODE = DjangoJSONEncoder().encode  # json.dumps(cls=...) would build an encoder per event
 _HEAD = ("(SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id = {sid}) "
          "= {expected}")
 
@@ -185,7 +186,7 @@ def _insert(db: BaseDatabaseWrapper, stream: Stream, expected_version: int,
                 "stream_id": stream.id, "expected": expected_version,
                 "types": [row["type"] for row in rows],
                 "versions": [row["schema_version"] for row in rows],
-                "data": [json.dumps(row["data"], cls=DjangoJSONEncoder) for row in rows],
+                "data": [_ENCODE(row["data"]) for row in rows],
                 "metadata": json.dumps(meta), "recorded_at": now})
         else:
             inserted = _execute_sqlite(db, rows, stream, expected_version)
