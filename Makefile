@@ -68,6 +68,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/eventlog.py
+	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/eval_coco.py
 	$(BIN)/python bench/train_overhead.py
