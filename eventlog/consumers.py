@@ -177,9 +177,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             if self.subscriber.overflowed:
                 await self._resync(self.last_sent)
                 return
+            fresh = [event for event in batch if event.position > self.last_sent]
             await self._deliver(batch)
-            if batch:  # live events only (a backlog replay is old by design): commit to sent
-                metrics.WEBSOCKET_LAG.observe((timezone.now() - batch[0].recorded_at
+            if fresh:  # live events only (a backlog replay is old by design): commit to sent
+                metrics.WEBSOCKET_LAG.observe((timezone.now() - fresh[0].recorded_at
                                                ).total_seconds())
 
 
