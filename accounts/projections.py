@@ -1,7 +1,5 @@
 """Project events -> the Project read model."""
 
-from collections.abc import Sequence
-
 from accounts.models import Project
 from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
@@ -12,10 +10,6 @@ class ProjectList(projections.Projection):
     event_types = {"ProjectCreated", "ProjectRenamed", "ProjectDescriptionChanged",
                    "ProjectArchived"}
     models = [Project]
-
-    def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
-        new = {e.stream_id for e in events if e.type == "ProjectCreated"}
-        rows[Project].load({e.stream_id for e in events} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         projects = rows[Project]

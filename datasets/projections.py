@@ -8,6 +8,7 @@ from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 
 _RESULTS = {"DatasetValidated": READY, "DatasetRejected": INVALID}
+_READS = {"DatasetUploaded", "DatasetAnnotationCorrected"}
 
 
 class DatasetList(projections.Projection):
@@ -17,9 +18,10 @@ class DatasetList(projections.Projection):
     models = [Dataset, DatasetCorrection]
 
     def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        # The rows a fold reads: parents of new versions, versions being corrected.
         new = {e.stream_id for e in events if e.type == "DatasetUploaded"}
         rows[Dataset].load({e.data["parent"] if e.type == "DatasetUploaded" else e.stream_id
-                            for e in events} - new)
+                            for e in events if e.type in _READS} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         data, datasets = event.data, rows[Dataset]

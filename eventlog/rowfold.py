@@ -23,6 +23,7 @@ _SAMPLE_KEYS = {"UUIDField": "00000000-0000-0000-0000-000000000000", "BigInteger
                 "PositiveIntegerField": 0, "OneToOneField": "00000000-0000-0000-0000-000000000000",
                 "ForeignKey": "00000000-0000-0000-0000-000000000000"}
 _UPDATE_CHUNK = 2000  # rows per UPDATE statement: bounded statement size
+_COPY_FROM = 50  # rows: fewer go in one INSERT (COPY costs a second round trip)
 
 
 class Table:
@@ -46,6 +47,8 @@ class Table:
         self.absent: set[Any] = set()
         self.new: dict[Any, None] = {}  # in creation order
         self.dirty: dict[Any, set[str]] = {}
+        # Updates of rows not read: written without reading them (nothing when absent).
+        self.blind: dict[Any, Row] = {}
 
     def key(self, value: object) -> Any:
         """A primary key in the type the rows hold (event data carries ids as strings)."""
@@ -94,12 +97,14 @@ class Table:
         self.new[key] = None
         return row
 
-    def update(self, key: object, **values: object) -> Row | None:
-        """Change the row of this key (nothing when there is none, like a filtered update)."""
-        row = self.get(key)
-        if row is not None:
-            self.change(row, **values)
-        return row
+    def update(self, key: object, **values: object) -> None:
+        """Set columns of the row of this key (nothing when there is none, like a filtered
+        update); a row the batch has not read is not read for it."""
+        key = self.key(key)
+        if key in self.rows:
+            self.change(self.rows[key], **values)
+        elif key not in self.absent:
+            self.blind.setdefault(key, {}).update(values)
 
     def change(self, row: Row, **values: object) -> None:
         """Change a row this batch holds."""
@@ -128,6 +133,8 @@ class Table:
                 key = row[self.pk.attname]
                 if key not in self.rows:  # the batch's version of a row is the newer one
                     self.rows[key] = row
+                    if key in self.blind:  # set before the row was read
+                        self.change(row, **self.blind.pop(key))
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -140,15 +147,18 @@ class Table:
         groups: dict[tuple[str, ...], list[Row]] = {}
         for key, attnames in self.dirty.items():
             groups.setdefault(tuple(sorted(attnames)), []).append(self.rows[key])
+        for key, values in self.blind.items():
+            groups.setdefault(tuple(sorted(values)), []).append(
+                {**values, self.pk.attname: key})
         for attnames, rows in groups.items():
             for start in range(0, len(rows), _UPDATE_CHUNK):
                 self._update(attnames, rows[start:start + _UPDATE_CHUNK])
         if self.new:
             self._insert([self.rows[k] for k in self.new])
-        self.new, self.dirty = {}, {}
+        self.new, self.dirty, self.blind = {}, {}, {}
 
     def _insert(self, rows: list[Row]) -> None:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(rows) >= _COPY_FROM:
             attnames = self.attnames
             json_columns = [i for i, f in enumerate(self.fields) if isinstance(f, JSONField)]
             with connection.cursor() as cursor, connection.wrap_database_errors:
@@ -160,11 +170,18 @@ class Table:
                             values[i] = _json(values[i])
                         copy.write_row(values)
             return
-        sql = (f"INSERT INTO {_q(self.name)} ({', '.join(_q(c) for c in self.columns)}) "  # noqa: S608
-               f"VALUES ({', '.join(['%s'] * len(self.columns))})")
+        values = [[f.get_db_prep_save(row[f.attname], connection) for f in self.fields]
+                  for row in rows]
+        columns = ", ".join(_q(c) for c in self.columns)
+        one = f"({', '.join(['%s'] * len(self.columns))})"
         with connection.cursor() as cursor:
-            cursor.executemany(sql, [[f.get_db_prep_save(row[f.attname], connection)
-                                      for f in self.fields] for row in rows])
+            if connection.vendor == "postgresql":  # a few rows: one statement, one round trip
+                cursor.execute(f"INSERT INTO {_q(self.name)} ({columns}) "  # noqa: S608
+                               f"VALUES {', '.join([one] * len(rows))}",
+                               [v for row in values for v in row])
+            else:
+                cursor.executemany(f"INSERT INTO {_q(self.name)} ({columns}) VALUES {one}",  # noqa: S608
+                                   values)
 
     def _update(self, attnames: tuple[str, ...], rows: list[Row]) -> None:
         fields = [self.model._meta.get_field(a) for a in attnames]

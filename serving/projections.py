@@ -22,8 +22,10 @@ class ServiceBoard(projections.Projection):
     models = [Service, ServiceInstance, ServiceUpdate, ServiceKey]
 
     def prepare(self, events: Sequence[RecordedEvent], rows: rowfold.Batch) -> None:
+        # Only a ready instance reads its service (to leave "deploying").
         new = {e.stream_id for e in events if e.type == "ServiceCreated"}
-        rows[Service].load({e.stream_id for e in events} - new)
+        rows[Service].load({e.stream_id for e in events
+                            if e.type == "ServiceInstanceReady"} - new)
 
     def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         """Fold one event into the rows it concerns."""
