@@ -1,5 +1,7 @@
 """A rebuild replays the whole log into empty read models and gives identical rows."""
 
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -55,3 +57,14 @@ def test_rebuild_really_replays_from_the_log(api):
 def test_unknown_projection_name_is_refused(api):
     with pytest.raises(CommandError, match="Unknown projection"):
         call_command("rebuild_projections", "no.such.projection")
+
+
+def test_the_command_reports_its_progress_rate_and_eta(api):
+    scripted_history(api)
+    out = io.StringIO()
+    call_command("rebuild_projections", "accounts.projects", "--page", "3", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert sum("events/s, ETA" in line for line in lines) >= 5  # one a page of 3 of 16
+    assert lines[-1] == "accounts.projects: replayed 16 event(s)"
+    with pytest.raises(CommandError, match="--page"):
+        call_command("rebuild_projections", "--page", "0")
