@@ -9,11 +9,12 @@ export DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: install run test test-sqlite lint bench clean browser tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./client  # the Python client and the `automl` CLI
 	touch $(STAMP)
 
 install: $(STAMP)

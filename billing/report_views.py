@@ -119,17 +119,42 @@ _PERIOD_PARAMS = [
 ]
 
 
+class UsageRowOut(serializers.Serializer):
+    key = serializers.CharField(allow_null=True, help_text="The group: a resource, project, "
+                                "spec, day or month.")
+    seconds = serializers.FloatField()
+    amount = serializers.IntegerField(help_text="Minor units.")
+    postpaid_amount = serializers.IntegerField()
+    prepaid_seconds = serializers.FloatField()
+
+
+class UsageOut(serializers.Serializer):
+    results = UsageRowOut(many=True)
+    total = serializers.IntegerField(help_text="Minor units.")
+    seconds = serializers.FloatField()
+    currency = serializers.CharField()
+    group_by = serializers.CharField()
+    from_ = serializers.DateTimeField(allow_null=True)
+    to = serializers.DateTimeField(allow_null=True)
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # a Python keyword, the answer's name
+        return fields
+
+
 class UsageView(APIView):
     """Usage of a period grouped by resource, project, spec, day or month (staff: tenant)."""
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
+    refuses = (NotFound,)  # ?tenant= (staff) names no tenant
     content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[OpenApiParameter(
         "group_by", OpenApiTypes.STR, enum=list(reports.GROUPS),
         description="Default resource; tenant is for platform staff."), *_PERIOD_PARAMS],
-        responses={200: OpenApiTypes.OBJECT})
+        responses={200: UsageOut})
     def get(self, request: Request) -> Response | HttpResponse:
         group_by = request.query_params.get("group_by", "resource")
         if group_by == "tenant" and not is_staff(request):
@@ -171,6 +196,7 @@ class LedgerView(generics.ListAPIView):
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
+    refuses = (NotFound,)  # ?tenant= (staff) names no tenant
     content_negotiation_class = FormatParamNegotiation
     serializer_class = LedgerEntryOut
     pagination_class = LedgerPagination
@@ -210,6 +236,7 @@ class StatementView(APIView):
 
     resource = "usage"
     permission_classes = [FinanceOrStaff]
+    refuses = (NotFound,)  # ?tenant= (staff) names no tenant
     content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[OpenApiParameter("month", OpenApiTypes.STR, required=True,

@@ -31,10 +31,7 @@ class ComputeSpecListView(generics.ListAPIView):
     permission_classes = [RoleAllows]
     serializer_class = ComputeSpecOut
     queryset = ComputeSpec.objects.filter(active=True)
-
-    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        return Response({"results": self.get_serializer(self.get_queryset(), many=True).data,
-                         "next": None})
+    pagination_class = OnePage  # the catalogue is short: it takes no limit or cursor
 
 
 class PrepaidOut(serializers.ModelSerializer):

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers as drf_serializers
 
 from core import errors
 from core.errors import ApiError, registry
@@ -97,6 +98,20 @@ class ErrorCodeSchema(AutoSchema):
             found += WITH_BODY
         return found
 
+    def map_parsers(self) -> list[Any]:
+        """JSON only, unless the body carries a file: the API's bodies are JSON, and a form
+        is read for uploads (DRF reads one anywhere, but nothing else is promised)."""
+        media_types = super().map_parsers()
+        serializer = self.get_request_serializer()
+        fields = getattr(serializer, "fields", None) if serializer is not None else None
+        if isinstance(serializer, type):
+            fields = serializer().fields
+        takes_files = fields is None or any(
+            isinstance(field, drf_serializers.FileField) for field in fields.values())
+        if takes_files or "application/json" not in media_types:
+            return media_types
+        return ["application/json"]
+
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """The operation, with one response per status its errors answer with."""
         operation = super().get_operation(*args, **kwargs)
@@ -105,6 +120,10 @@ class ErrorCodeSchema(AutoSchema):
         refuses = getattr(self.view, "refuses", ())
         if isinstance(refuses, dict):
             refuses = refuses.get(self.method, ())
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and not parameter.get("required"):
+                # core.query_params reads a blank value as an absent one
+                parameter["allowEmptyValue"] = True
         responses = operation.setdefault("responses", {})
         for status, response in responses_for([*self.common_errors(operation),
                                                *refuses]).items():

@@ -57,9 +57,12 @@ def parse_moment(raw: str, *, end: bool) -> datetime | None:
 
 
 def _raw(request: Request, name: str) -> str | None:
-    """The parameter's value (the last one when repeated); None when absent or blank; 400 on
-    control characters."""
-    value = request.query_params.get(name)
+    """The parameter's value; None when absent or blank; 400 when repeated or on control
+    characters."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:  # which one was meant? never pick one silently
+        raise invalid(name, "Give this parameter once.")
+    value = values[0] if values else None
     if value is None or not value.strip():
         return None
     if CONTROL.search(value):

@@ -16,6 +16,21 @@ from accounts.api import hidden_events
 from eventlog.store import read_log
 
 
+class EventOut(serializers.Serializer):
+    position = serializers.IntegerField(help_text="Place in the tenant's log; resume after it.")
+    stream_type = serializers.CharField()
+    stream_id = serializers.CharField()
+    version = serializers.IntegerField(help_text="The event's number in its stream.")
+    type = serializers.CharField()
+    data = serializers.DictField(help_text="The event's fields, by type.")
+    recorded_at = serializers.DateTimeField()
+
+
+class EventPageOut(serializers.Serializer):
+    results = EventOut(many=True)
+    next_after = serializers.IntegerField(help_text="Read on with ?after= this.")
+
+
 class EventFeedQuery(serializers.Serializer):
     after = serializers.IntegerField(min_value=0, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
@@ -38,7 +53,7 @@ class EventFeedView(APIView):
                     "may not read are left out (the wallet stream's money events for developers "
                     "and viewers); `next_after` is the position of the last event returned, or "
                     "`after` when none is left to read.",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: EventPageOut},
     )
     def get(self, request: Request) -> Response:
         query = EventFeedQuery(data=request.query_params)

@@ -139,3 +139,23 @@ def test_an_unknown_url_is_a_json_404_whatever_the_method_and_cookie(tenant_a):
     answer = browser.delete("/api/v1/datasets/not-an-id/",
                             HTTP_AUTHORIZATION=f"Bearer {tenant_a.token}")
     assert_error_shape(answer, 404, "not_found")
+
+
+def test_a_filter_given_twice_is_a_400_naming_it(api, tenant_a):
+    answer = api.as_(tenant_a).get("/api/v1/tasks/?state=queued&state=running")
+    assert assert_error_shape(answer, 400, "invalid")["fields"] == {
+        "state": ["Give this parameter once."]}
+
+
+def test_bodies_are_documented_as_json_unless_they_carry_a_file(schema):
+    create_project = schema["paths"]["/api/v1/projects/"]["post"]["requestBody"]["content"]
+    assert set(create_project) == {"application/json"}
+    upload = schema["paths"]["/api/v1/datasets/"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+
+
+def test_filters_read_blank_as_absent_and_say_so(schema, api, tenant_a):
+    listing = schema["paths"]["/api/v1/tasks/"]["get"]["parameters"]
+    state = next(p for p in listing if p["name"] == "state")
+    assert state["allowEmptyValue"] is True
+    assert api.as_(tenant_a).get("/api/v1/tasks/?state=").status_code == 200
