@@ -347,3 +347,10 @@ def _official(algorithm: str) -> catalogue.OfficialWeights:
         raise WeightsNotFound(f"{algorithm!r} has no official pretrained weights; those with "
                               f"some: {known}.")
     return entry
+
+
+def pretrained_path(store: WeightStore, algorithm: str, choice: bool | str) -> Path | None:
+    """The file an effective `pretrained` option (true, false, a custom name) trains from."""
+    if choice is False:
+        return None
+    return store.path_for(algorithm, None if choice is True else choice)

@@ -188,3 +188,20 @@ def test_missing_weights_say_how_to_install_them(tmp_path):
         store.path_for("resnet18")
     with pytest.raises(WeightsNotFound, match="no official pretrained weights"):
         store.add_official("small_cnn", tmp_path / "x")
+
+
+def test_the_pretrained_option_resolves_to_a_store_file(tmp_path, monkeypatch):
+    from training_runtime.weights import pretrained_path
+
+    path, _, _ = _fake_official(tmp_path, monkeypatch)
+    store = WeightStore(tmp_path / "store")
+    store.add_official("resnet18", path)
+    mine = tmp_path / "mine.pth"
+    torch.save(_small_cnn_state(2), mine)
+    store.add_custom("small_cnn", "mine", mine)
+
+    assert pretrained_path(store, "resnet18", False) is None
+    assert pretrained_path(store, "resnet18", True) == store.path_for("resnet18")
+    assert pretrained_path(store, "small_cnn", "mine").name == "mine.pth"
+    with pytest.raises(WeightsNotFound):
+        pretrained_path(store, "small_cnn", True)
