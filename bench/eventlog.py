@@ -7,6 +7,10 @@ For 1 and 8 concurrent writers (separate processes, each with its own connection
             version check, insert with the position trigger, inline projections, on-commit hook.
 In a further 8-writer append run, two followers read the log by position: the platform's
 gap-free reader and a naive `position > cursor` reader; both are checked against the table.
+CPU per event: one process appends (or INSERTs) in a loop, and the CPU time of the process and
+of its PostgreSQL backend is divided by the events: on a machine whose cores are all busy
+(2 here, with 8 writers) throughput is bound by the sum, and unlike events/s it barely moves
+when other work loads the machine.
 
 Goal: append >= 0.6 x raw while the gap-free follower misses nothing.
 Usage: .venv/bin/python bench/eventlog.py [--seconds 4] [--rounds 3]
@@ -136,18 +140,83 @@ def follower(tenant: str, naive: bool, ready: mp.Queue, start: mp.Event, stop_at
     read_log(tenant_id=tenant, after=0, limit=1)  # warm the connection before the clock
     ready.put(1)
     start.wait()
+    def more_stored(after: int) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM eventlog_event WHERE tenant_id = %s AND position > %s "
+                           "LIMIT 1", [tenant, after])
+            return cursor.fetchone() is not None
+
     while True:
-        finished = time.time() > stop_at.value + 1.0
         page = (naive_page(cursor_pos) if naive else
                 [e.position for e in read_log(tenant_id=tenant, after=cursor_pos, limit=500)])
         seen += page
         if page:
             cursor_pos = page[-1]
-        elif finished:
+            continue
+        # Writers done: stop once nothing lies past the cursor. A transaction open anywhere in
+        # the cluster holds the gap-free reader's horizon back, so it may need a while longer.
+        if time.time() > stop_at.value + 1.0 and (
+                not more_stored(cursor_pos) or time.time() > stop_at.value + 60.0):
             break
-        else:
-            time.sleep(0.002)
+        time.sleep(0.002)
     out.put(seen)
+
+
+def cpu_worker(kind: str, count: int, out: mp.Queue) -> None:
+    """`count` appends (or raw INSERTs) of two events in a row: CPU spent by this process and
+    by its PostgreSQL backend, per event. Unlike events/s, this holds on a loaded machine."""
+    import psutil
+
+    if kind == "raw":
+        conn = psycopg.connect(BENCH_URL, autocommit=True)
+        backend = conn.info.backend_pid
+        tenant, stream, version = str(uuid.uuid4()), str(uuid.uuid4()), 0
+
+        def once() -> None:
+            nonlocal version
+            conn.execute(
+                "INSERT INTO bench_raw (tenant_id, stream_type, stream_id, version, type, "
+                "schema_version, data, metadata, recorded_at) VALUES "
+                "(%s, 'bench', %s, %s, 'BenchTicked', 1, %s, %s, now()), "
+                "(%s, 'bench', %s, %s, 'BenchTicked', 1, %s, %s, now())",
+                (tenant, stream, version + 1, DATA, META, tenant, stream, version + 2, DATA,
+                 META))
+            version += 2
+    else:
+        setup_django()
+        from django.db import connection
+
+        from eventlog.store import Stream, append
+
+        ticked = _bench_event()
+        events = [ticked(epoch=3, loss=0.4213, metrics={"accuracy": 0.91})] * 2
+        stream, version = Stream.of(uuid.uuid4(), "bench", uuid.uuid4()), 0
+        connection.ensure_connection()
+        backend = connection.connection.info.backend_pid
+
+        def once() -> None:
+            nonlocal version
+            append(stream, version, events)
+            version += 2
+    for _ in range(50):  # warm: prepared statements, caches
+        once()
+    server = psutil.Process(backend)
+    client_before, server_before = time.process_time(), sum(server.cpu_times()[:2])
+    for _ in range(count):
+        once()
+    client = time.process_time() - client_before
+    server_s = sum(server.cpu_times()[:2]) - server_before
+    out.put({"client_us": client * 1e6 / (2 * count), "server_us": server_s * 1e6 / (2 * count)})
+
+
+def cpu_cost(kind: str, count: int) -> dict:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=cpu_worker, args=(kind, count, out))
+    proc.start()
+    result = out.get(timeout=600)
+    proc.join()
+    return result
 
 
 def run(kind: str, writers: int, seconds: float, follow: bool = False) -> dict:
@@ -197,6 +266,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cpu-appends", type=int, default=2000,
+                        help="appends per round of the CPU-per-event measure")
     args = parser.parse_args()
     create_database()
     try:
@@ -212,6 +283,23 @@ def main() -> None:
             print(f"{writers} writer(s): append {appended:8.0f} events/s   raw INSERT {raw:8.0f} "
                   f"events/s   ratio {appended / raw:.2f} x (goal >= 0.6 x; rounds: "
                   f"{', '.join(f'{r:.2f}' for r in ratios)})", flush=True)
+        # CPU per event, client and database: what bounds 8 writers on a machine whose cores
+        # are all busy (this one has 2), and the figure that holds when other work loads it.
+        costs = [(cpu_cost("raw", args.cpu_appends), cpu_cost("append", args.cpu_appends))
+                 for _ in range(args.rounds)]
+        cpu = {}
+        for index, kind in enumerate(("raw", "append")):
+            cpu[kind] = {part: statistics.median(c[index][part] for c in costs)
+                         for part in ("client_us", "server_us")}
+            cpu[kind]["total_us"] = cpu[kind]["client_us"] + cpu[kind]["server_us"]
+        figures["cpu_per_event"] = cpu
+        raw_cpu, app_cpu = cpu["raw"], cpu["append"]
+        print(f"CPU per event (medians of {args.rounds}): append client "
+              f"{app_cpu['client_us']:.0f} us + database {app_cpu['server_us']:.0f} us = "
+              f"{app_cpu['total_us']:.0f} us; raw INSERT client {raw_cpu['client_us']:.0f} us + "
+              f"database {raw_cpu['server_us']:.0f} us = {raw_cpu['total_us']:.0f} us; "
+              f"raw/append: database {raw_cpu['server_us'] / app_cpu['server_us']:.2f} x, "
+              f"both {raw_cpu['total_us'] / app_cpu['total_us']:.2f} x", flush=True)
         followed = run("append", 8, args.seconds, follow=True)
         figures["followers"] = followed
         print(f"8 writers followed by position ({followed['events']} events): "
