@@ -159,8 +159,9 @@ def cmd_datasets_upload(client: Client, args: argparse.Namespace) -> int:
     if args.wait:
         line.show("validating ...", force=True)
         dataset = client.wait_dataset(dataset.id)
-        line.done(f"{dataset.state}: {dataset.image_count} images, labels "
-                  f"{', '.join(dataset.labels)}")
+        names = [str(label.get("name", label)) if isinstance(label, dict) else str(label)
+                 for label in dataset.labels]
+        line.done(f"{dataset.state}: {dataset.image_count} images, labels {', '.join(names)}")
     emit(args, dataset, DATASET_COLUMNS)
     if args.wait and dataset.state != "ready":
         raise Unsuccessful(f"the dataset is {dataset.state}: {dataset.errors}")

@@ -52,7 +52,7 @@ class ProgressReader:
     def read(self, size: int = -1) -> bytes:
         chunk = self.file.read(size)
         self.done += len(chunk)
-        if self.progress is not None:
+        if chunk and self.progress is not None:
             self.progress(self.done, self.total)
         return chunk
 

@@ -50,7 +50,7 @@ class Dataset(Resource):
     version: int | None = None
     state: str = ""
     image_count: int | None = None
-    labels: list[str] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)  # {name, count} per label
     errors: list[Any] = field(default_factory=list)
     warnings: list[Any] = field(default_factory=list)
     size_bytes: int | None = None
