@@ -12,6 +12,7 @@ logger = logging.getLogger(__name__)
 MESSAGE_OPTION = "trace_context"  # where a message carries its sender's trace context
 
 _active = False
+_provider: Any = None
 
 
 def active() -> bool:
@@ -45,11 +46,15 @@ def setup(endpoint: str, service_name: str, *, exporter: Any = None) -> bool:
         # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, when set, names the whole URL itself.
         exporter = OTLPSpanExporter(endpoint=os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or endpoint.rstrip("/") + "/v1/traces")
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    DjangoInstrumentor().instrument(is_sql_commentor_enabled=False)
-    PsycopgInstrumentor().instrument(skip_dep_check=True)
+    global _provider
+    _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    _provider.add_span_processor(BatchSpanProcessor(exporter))
+    # The global provider can be set once per process; ours is handed to each instrumentation,
+    # so that a later setup (tests) exports through its own.
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):  # not set yet
+        trace.set_tracer_provider(_provider)
+    DjangoInstrumentor().instrument(tracer_provider=_provider, is_sql_commentor_enabled=False)
+    PsycopgInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)
     _active = True
     return True
 
@@ -59,23 +64,20 @@ def shutdown() -> None:
     global _active
     if not _active:
         return
-    from opentelemetry import trace
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
     flush()
     DjangoInstrumentor().uninstrument()
     PsycopgInstrumentor().uninstrument()
-    trace.get_tracer_provider().shutdown()
+    _provider.shutdown()
     _active = False
 
 
 def flush(timeout_ms: int = 5000) -> None:
     """Export the spans still buffered (before a test reads them, or a process exits)."""
     if _active:
-        from opentelemetry import trace
-
-        trace.get_tracer_provider().force_flush(timeout_ms)
+        _provider.force_flush(timeout_ms)
 
 
 def inject() -> dict[str, str]:
@@ -97,7 +99,7 @@ def start_job_span(name: str, carrier: Mapping[str, str] | None,
     from opentelemetry import context, propagate, trace
 
     parent = propagate.extract(dict(carrier or {}))
-    span = trace.get_tracer("automl.worker").start_span(
+    span = _provider.get_tracer("automl.worker").start_span(
         name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=dict(attributes))
     token = context.attach(trace.set_span_in_context(span, parent))
     return span, token

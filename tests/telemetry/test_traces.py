@@ -6,6 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dramatiq
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -16,6 +18,13 @@ from core.telemetry import tracing
 from tests.conftest import Api
 from tests.telemetry.trace_urls import TRACED
 from tests.workers import stub_worker
+
+ran = threading.Event()
+
+
+@dramatiq.actor(actor_name=TRACED.actor_name, queue_name=TRACED.queue_name, max_retries=0)
+def traced_job(value: str) -> None:
+    ran.set()
 
 
 class Collector(BaseHTTPRequestHandler):
@@ -60,17 +69,20 @@ def traced(collector):
     tracing.shutdown()
 
 
+def get(kind: str, path: str):
+    """A new client each time: the tracing middleware is in its chain. ASGI is how uvicorn
+    serves (the Django instrumentation needs its ASGI part for those requests)."""
+    if kind == "asgi":
+        return async_to_sync(AsyncClient().get)(path)
+    return Api().get(path)
+
+
 @pytest.mark.urls("tests.telemetry.trace_urls")
-def test_a_request_and_its_job_share_one_trace(transactional_db, traced):
-    ran = threading.Event()
-
-    def job(value: str) -> None:
-        ran.set()
-
-    dramatiq.actor(job, actor_name=TRACED.actor_name, queue_name=TRACED.queue_name,
-                   max_retries=0)
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_request_and_its_job_share_one_trace(transactional_db, traced, kind):
+    ran.clear()
     with stub_worker() as broker:
-        response = Api().get("/traced/")  # a new client: the tracing middleware is in the chain
+        response = get(kind, "/traced/")
         assert response.status_code == 202
         broker.join("cpu")
     assert ran.is_set()
