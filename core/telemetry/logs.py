@@ -5,8 +5,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 # Record attributes every JSON line keeps under these names.
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-RENAME = {"asctime": "time", "levelname": "level", "name": "logger"}
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
+RENAME = {"levelname": "level", "name": "logger"}
 
 
 def logging_config(log_format: str, level: str) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
                 "make install).") from exc
         formatters["json"] = {"()": "pythonjsonlogger.json.JsonFormatter",
                               "fmt": JSON_FIELDS, "rename_fields": RENAME,
-                              "timestamp": False}
+                              "timestamp": "time"}  # ISO 8601, UTC
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import uuid
+from datetime import datetime, timedelta
 from logging.config import DictConfigurator
 
 import dramatiq
@@ -58,7 +59,8 @@ def test_a_request_line_carries_request_id_tenant_and_object(api, tenant_a, json
     assert line["status"] == 404
     assert line["level"] == "INFO"
     assert line["logger"] == "core.access"
-    assert {"time", "message", "duration_ms"} <= set(line)
+    assert {"message", "duration_ms"} <= set(line)
+    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize("sent", ["has spaces", "x" * 129, "new\nline", ""])
