@@ -15,6 +15,7 @@ from django.db import connections
 
 from core import broker as core_broker
 from core import health
+from tests.core.test_storage import s3  # noqa: F401  (fixture)
 
 SERVICES = ("broker", "channel_layer", "database", "storage")
 
@@ -208,3 +209,21 @@ def test_redis_check_keeps_one_connection(api, db, settings, redis_url):
         assert api.get("/readyz").status_code == 200
     assert connections_served() - before <= 1  # ours is the one INFO just opened, if any
     server.close()
+
+
+def test_s3_check_keeps_one_connection(api, db, s3, settings, monkeypatch):  # noqa: F811
+    from urllib3.connectionpool import HTTPConnectionPool
+
+    opened = []
+    real = HTTPConnectionPool._new_conn
+
+    def spy(pool):
+        opened.append(pool.port)
+        return real(pool)
+
+    monkeypatch.setattr(HTTPConnectionPool, "_new_conn", spy)
+    settings.READINESS_CACHE_S = 0
+    for _ in range(5):
+        ready = api.get("/readyz")
+        assert ready.status_code == 200, ready.content
+    assert opened == [int(s3.rsplit(":", 1)[1])]
