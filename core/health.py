@@ -38,6 +38,7 @@ def _timeout() -> float:
 
 
 def check_database() -> None:
+    """Raise when the database does not answer SELECT 1."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -57,6 +58,7 @@ def _redis_client(url: str) -> Any:
 
 
 def check_channel_layer() -> None:
+    """Raise when the channel layer's Redis servers do not answer (in-memory: always fine)."""
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer configured")
@@ -114,6 +116,7 @@ def _s3_client(storage: Any) -> Any:
 
 
 def check_storage() -> None:
+    """Raise when the bucket (S3) or the media folder (local disk) cannot be reached."""
     if getattr(default_storage, "bucket_name", None):  # S3: the bucket itself must answer
         _s3_client(default_storage).head_bucket(Bucket=default_storage.bucket_name)
     else:
