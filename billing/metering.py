@@ -37,7 +37,7 @@ POSTPAID, PREPAID = "postpaid", "prepaid"
 MODES = (POSTPAID, PREPAID)
 INSUFFICIENT_FUNDS = "insufficient_funds"
 VANISHED = "vanished"
-SETTLEMENT_CHUNK = 1000  # meters per transaction: at most 4 events each, under 4,096 per transaction
+SETTLEMENT_CHUNK = 1000  # meters a transaction: at most 4 events each, under 4,096 a transaction
 
 class _Book:
     """A locked wallet's money while events are worked out, before they are appended: the
@@ -252,8 +252,9 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
     by_tenant: dict[object, list[object]] = defaultdict(list)
     for tenant_id, meter_id in running.values_list("tenant_id", "id"):
         by_tenant[tenant_id].append(meter_id)
-    leases = dict(MeterLease.objects.filter(
-        meter_id__in=[m for ids in by_tenant.values() for m in ids]).values_list(
+    # The running meters' ids as a subquery: an IN list of every id is a statement of tens of
+    # thousands of parameters to build and parse.
+    leases = dict(MeterLease.objects.filter(meter_id__in=running.values("id")).values_list(
         "meter_id", "last_seen_at"))
     timeout = timedelta(seconds=settings.BILLING_LEASE_TIMEOUT_S)
     totals = {"settled": 0, "stopped_short": 0, "vanished": 0, "failed": 0}
@@ -274,7 +275,7 @@ def settle_running(at: datetime | None = None, *, tenant_ids: Iterable[object] |
                 outcome = "settled" if forced is None else "stopped_short"
             events += more
             counts[outcome] += 1
-        w.append(*events)  # one append per tenant: one version check, one insert
+        w.append(*events, reload=False)  # one version check, one insert; nothing reads it after
         return counts
 
     for tenant_id, meter_ids in by_tenant.items():

@@ -52,12 +52,14 @@ class LockedWallet:
     def tenant_id(self) -> uuid.UUID:
         return self.wallet.tenant_id
 
-    def append(self, *events: object) -> list[RecordedEvent]:
-        """Append at the locked version; the projection updates the row, re-read here."""
+    def append(self, *events: object, reload: bool = True) -> list[RecordedEvent]:
+        """Append at the locked version; the projection updates the row, re-read here unless
+        the command reads nothing after (`reload=False`: one query less per settlement)."""
         if not events:
             return []
         recorded = append(wallet_stream(self.tenant_id), self.wallet.version, list(events))
-        self.wallet.refresh_from_db()
+        if reload:
+            self.wallet.refresh_from_db()
         return recorded
 
     def require_available(self, amount: int, what: str) -> None:
