@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install run test test-sqlite lint bench clean browser tools
+.PHONY: install run test test-sqlite lint bench clean browser openapi tools
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -62,6 +62,11 @@ browser:
 		echo "*** $(CHROMIUM_PATH) is missing and apt-get is not usable as root here: the console's"; \
 		echo "*** browser tests will skip (and fail in CI). Install the Debian package chromium."; \
 	fi
+
+# The API reference beside docs/: the OpenAPI schema as served, written to a file
+# (tests/core/test_openapi_document.py fails when it is stale).
+openapi: $(STAMP)
+	$(BIN)/python manage.py spectacular --format openapi-json --file docs/openapi.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,9 +1,9 @@
 """A crash under /api/ answers the API's error shape (500 `server_error`), even with DEBUG on.
 
 With DEBUG (`make run`), Django answers an uncaught exception with its HTML debug page; an API
-client gets JSON in the shape of API.md instead, and the traceback goes to the log as it would
-with DEBUG off. HTML views (the console) keep the debug page. Three doors, one answer:
-`api_exception_handler` for DRF views (the prediction gateway's included),
+client gets JSON in the API's error shape (docs/errors.md) instead, and the traceback goes to
+the log as it would with DEBUG off. HTML views (the console) keep the debug page. Three doors,
+one answer: `api_exception_handler` for DRF views (the prediction gateway's included),
 `ApiCrashMiddleware` for anything else Django routes under /api/, and `guarded` for the
 prediction gateway's lean chain, which has no middleware to hook.
 

@@ -1,5 +1,5 @@
-"""The API's error shape (API.md): `{"error": {"code", "message", "fields"}}`, as a body and as
-a plain Django response (middleware, URL fallbacks, Django's own 4xx)."""
+"""The API's error shape (docs/errors.md): `{"error": {"code", "message", "fields"}}`, as a
+body and as a plain Django response (middleware, URL fallbacks, Django's own 4xx)."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ from django.http import JsonResponse
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
-    """The error shape of API.md."""
+    """The API's error shape (docs/errors.md)."""
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 

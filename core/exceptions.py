@@ -1,4 +1,4 @@
-"""One exception handler: every error leaves the API in the shape of API.md."""
+"""One exception handler: every error leaves the API in its one shape (docs/errors.md)."""
 
 from typing import Any
 

@@ -148,4 +148,26 @@ def add_error_components(result: dict[str, Any], generator: Any, request: Any,
                        + _meanings(errors),
     }
     schemas[SHAPE] = error_shape({"$ref": f"#/components/schemas/{COMPONENT}"})
+    _share_error_answers(result, schemas)
     return result
+
+
+def _share_error_answers(result: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Each error answer's body as one component per set of codes (`Error.invalid.not_found`
+    ...), referred to by every operation answering with that set: written once, not per
+    operation."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                body = response.get("content", {}).get("application/json", {})
+                shape = body.get("schema", {})
+                if not status.startswith(("4", "5")) or "properties" not in shape:
+                    continue
+                codes = shape["properties"]["error"]["properties"]["code"].get("enum")
+                if not codes:
+                    continue
+                name = ".".join([SHAPE, *codes])
+                schemas.setdefault(name, shape)
+                body["schema"] = {"$ref": f"#/components/schemas/{name}"}

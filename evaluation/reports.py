@@ -1,6 +1,6 @@
 """Reports of an evaluation, computed from its stored results at any operating point.
 
-    metrics(results, iou=0.5, score=0.5)       # the Evaluation's "metrics" (API.md)
+    metrics(results, iou=0.5, score=0.5)       # the Evaluation's "metrics" (its schema)
     predictions(results)                       # COCO results list / top labels per image
     badcases(results, iou, score, true_label=, predicted_label=, kind=, iou_type="bbox")
     badcase_page(results, iou, score, ..., offset=0, limit=50)  # (count, one page's entries)
@@ -113,7 +113,7 @@ def _detection_metrics(results: Results, result: Any, iou: float, score: Score
 
 
 def metrics(results: Results, iou: float, score: Score) -> dict[str, Any]:
-    """The report's metrics at an operating point (API.md's shape); segmentation adds "mask",
+    """The report's metrics at an operating point (the schema's shape); segmentation adds "mask",
     the same figures for the masks."""
     if results.is_classification:
         return _classification_metrics(results)

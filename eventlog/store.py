@@ -71,7 +71,7 @@ class RecordedEvent:
         return '{"type":"event","event":' + self.public_json + "}"
 
     def as_public(self) -> dict[str, Any]:
-        """The shape clients see in the REST feed and on the websocket (API.md)."""
+        """The shape clients see in the REST feed and on the websocket (docs/live-events.md)."""
         return {
             "position": self.position,
             "stream_type": self.stream_type,

@@ -337,7 +337,7 @@ class DetectionConfusion:
         return [self.names.get(label, label) for label in labels]
 
     def as_api(self) -> dict[str, Any]:
-        """The confusion endpoint's body (API.md), plus recall, counts and view details."""
+        """The confusion endpoint's body, plus recall, counts and view details."""
         body: dict[str, Any] = {}
         if self.row_labels == self.column_labels:
             body["labels"] = self._shown(self.row_labels)

@@ -1,6 +1,6 @@
 """Precision, recall and F1 of detections at an IoU and a score threshold, from the match tables.
 
-Definitions (API.md): detections with score >= the threshold, matched to ground truth greedily
+Definitions: detections with score >= the threshold, matched to ground truth greedily
 as COCO does at that IoU (maxDets 100 per image and label, area "all"); a detection matched to
 crowd ground truth is ignored (neither kept nor counted); precision = matched / detections kept,
 recall = matched / non-crowd ground truth, F1 their harmonic mean; a ratio with a zero

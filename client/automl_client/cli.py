@@ -371,7 +371,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--name", help="default: the file's name")
     sub.add_argument("--kind", default="classification",
                      help="classification (default), detection, segmentation")
-    sub.add_argument("--format", default="folders", help="folders (default), coco, voc, yolo")
+    sub.add_argument("--format", default="folders", help="folders (default), coco, voc")
     sub.add_argument("--wait", action="store_true", help="wait for its validation")
 
     tasks = group("tasks", "training tasks")

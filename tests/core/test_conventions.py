@@ -1,4 +1,4 @@
-"""The API's conventions (API.md): errors, auth, request ids, limits, throttling, paging, schema."""
+"""The API's conventions (docs/): errors, auth, request ids, limits, throttling, paging, schema."""
 
 import json
 

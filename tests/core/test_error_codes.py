@@ -89,10 +89,17 @@ def test_the_schema_publishes_every_code_with_its_status_and_meaning(schema):
     assert shape["properties"]["code"] == {"$ref": "#/components/schemas/ErrorCode"}
 
 
+def _resolved(schema: dict, shape: dict) -> dict:
+    """An answer's body schema, its $ref (one component per set of codes) resolved."""
+    if "$ref" in shape:
+        return schema["components"]["schemas"][shape["$ref"].rsplit("/", 1)[-1]]
+    return shape
+
+
 def _codes(schema: dict, path: str, method: str, status: str = "409") -> list[str]:
     response = schema["paths"][path][method]["responses"][status]
-    error = response["content"]["application/json"]["schema"]["properties"]["error"]
-    return error["properties"]["code"]["enum"]
+    error = _resolved(schema, response["content"]["application/json"]["schema"])
+    return error["properties"]["error"]["properties"]["code"]["enum"]
 
 
 @pytest.mark.parametrize(("path", "method", "codes"), [
@@ -117,7 +124,7 @@ def test_each_refusing_operation_names_its_codes(schema, path, method, codes):
 
 def test_every_specific_refusal_is_documented_on_an_operation(schema):
     documented = {code for path in schema["paths"].values() for operation in path.values()
-                  for code in _enum_409(operation)}
+                  for code in _enum_409(schema, operation)}
     # wrong_state is the fallback; already_metered guards billing's own invariant (no route)
     internal = {"wrong_state", "already_metered"}
     refusals = {e.code for e in errors.registry() if issubclass(e, errors.WrongState)}
@@ -125,10 +132,11 @@ def test_every_specific_refusal_is_documented_on_an_operation(schema):
     assert refusals - internal <= documented, refusals - internal - documented
 
 
-def _enum_409(operation: dict) -> list[str]:
+def _enum_409(schema: dict, operation: dict) -> list[str]:
     response = operation.get("responses", {}).get("409", {})
-    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    code = schema.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
+    body = _resolved(schema, response.get("content", {}).get("application/json", {})
+                     .get("schema", {}))
+    code = body.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
     return code.get("enum", [])
 
 
