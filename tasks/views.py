@@ -2,6 +2,8 @@
 model registry's, modelregistry.views; a task's lineage is drawn by the `lineage` package,
 above the apps it spans)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
@@ -79,6 +81,19 @@ class TaskIn(serializers.Serializer):
                 raise serializers.ValidationError({"algorithm": [why], "model": [why]})
             attrs["model"] = algorithm
         return attrs
+
+
+@contextmanager
+def _naming_algorithm(request: Request) -> Iterator[None]:
+    """A refusal of the architecture names the field the client sent: `algorithm`, unless it
+    sent the deprecated `model` (the commands know it as `model`)."""
+    try:
+        yield
+    except ValidationFailed as refused:
+        sent = request.data if hasattr(request.data, "keys") else {}
+        if "algorithm" in sent and "model" not in sent and "model" in refused.fields:
+            refused.fields["algorithm"] = refused.fields.pop("model")
+        raise
 
 
 def _with_template(access: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +199,8 @@ class TaskListView(TaskViews, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         access = tenant_access(request)
         values = _with_template(access, valid(TaskIn, request))
-        task = commands.create_task(access, values)
+        with _naming_algorithm(request):
+            task = commands.create_task(access, values)
         return Response(TaskOut(task).data, status=status.HTTP_201_CREATED)
 
 
@@ -250,7 +266,8 @@ class TaskVersionsView(TaskViews, generics.GenericAPIView):
         self.get_object()
         data = valid(TaskIn, request)
         data.pop("template", None)
-        task = commands.retrain(tenant_access(request), pk, data)
+        with _naming_algorithm(request):
+            task = commands.retrain(tenant_access(request), pk, data)
         return Response(TaskOut(task).data, status=status.HTTP_201_CREATED)
 
 
