@@ -20,8 +20,8 @@ from django.core.files.storage import default_storage
 from django.core.signals import setting_changed
 from django.db import connection
 from dramatiq.brokers.stub import StubBroker
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -202,12 +202,18 @@ def healthy(verdicts: dict[str, str]) -> bool:
     return all(value == "ok" for value in verdicts.values())
 
 
+class HealthOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=("ok", "degraded"))
+    checks = serializers.DictField(child=serializers.CharField(),
+                                   help_text="Per dependency (database, ...): ok or why not.")
+
+
 class HealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: HealthOut})
     def get(self, request: Request) -> Response:
         checks = cached_checks()
         return Response({"status": "ok" if healthy(checks) else "degraded", "checks": checks})

@@ -199,13 +199,18 @@ class ServiceModelView(ServiceViews, generics.GenericAPIView):
         return Response(detail(updated), status=status.HTTP_202_ACCEPTED)
 
 
+class KeyOut(serializers.Serializer):
+    key = serializers.CharField(help_text="The prediction key, shown this once.")
+    key_prefix = serializers.CharField(help_text="Its first characters, shown from now on.")
+
+
 class ServiceKeyView(ServiceViews, generics.GenericAPIView):
     """A new prediction key; the previous one stops working."""
 
     action_names = {"POST": "update"}
     refuses = (ServiceEnded,)
 
-    @extend_schema(request=None, responses={201: dict})
+    @extend_schema(request=None, responses={201: KeyOut})
     def post(self, request: Request, pk: str) -> Response:
         """The new key, shown this once."""
         service = self.get_object()

@@ -234,10 +234,20 @@ class TaskRestartView(TaskViews, generics.GenericAPIView):
         return Response(TaskOut(task).data, status=status.HTTP_202_ACCEPTED)
 
 
+class MetricPointOut(serializers.Serializer):
+    epoch = serializers.IntegerField()
+    value = serializers.FloatField()
+
+
+class TaskMetricsOut(serializers.Serializer):
+    series = serializers.DictField(child=MetricPointOut(many=True),
+                                   help_text="Per metric name (loss, accuracy, ...), by epoch.")
+
+
 class TaskMetricsView(TaskViews, generics.GenericAPIView):
     """`{"series": {"loss": [{"epoch", "value"}], "accuracy": [...]}}` per epoch."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: TaskMetricsOut})
     def get(self, request: Request, pk: str) -> Response:
         task = self.get_object()
         series: dict[str, list[dict[str, float]]] = {}
