@@ -8,6 +8,7 @@ integer no column holds). `?format=` is read by the view itself (see FormatParam
 import re
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -56,9 +57,17 @@ def parse_moment(raw: str, *, end: bool) -> datetime | None:
         return None
 
 
+# The names read during a request, when a caller collects them (a test that checks each
+# route's schema documents every filter it reads).
+READ: ContextVar[set[str] | None] = ContextVar("query_params_read", default=None)
+
+
 def _raw(request: Request, name: str) -> str | None:
     """The parameter's value; None when absent or blank; 400 when repeated or on control
     characters."""
+    read = READ.get()
+    if read is not None:
+        read.add(name)
     values = request.query_params.getlist(name)
     if len(values) > 1:  # which one was meant? never pick one silently
         raise invalid(name, "Give this parameter once.")
