@@ -149,3 +149,9 @@ def test_the_images_install_the_pinned_torch_and_the_telemetry_extra():
     assert any(line.startswith("prometheus-client") for line in lines), "no /metrics in images"
     assert any(line.startswith("Django") for line in lines)
     assert "platform/requirements.py" in (PLATFORM / "Dockerfile").read_text()
+
+
+def test_the_edge_never_forwards_the_metrics_to_the_internet():
+    site = (PLATFORM / "Caddyfile").read_text()
+    block = site.index("respond /metrics 404")
+    assert block < site.index("reverse_proxy {"), "the metrics route must be answered by Caddy"
