@@ -1,0 +1,3 @@
+-- A raw INSERT of two events (the anchor): pgbench -n -M prepared -c 8 -j 2 -T 8 -f raw.sql DB
+\set s random(1, 2000000000)
+INSERT INTO bench_raw (tenant_id, stream_type, stream_id, version, type, schema_version, data, metadata, recorded_at) VALUES ('6f1c6f1c-0000-4000-8000-000000000001', 'bench', ('s' || :client_id || '-' || :s), 1, 'BenchTicked', 1, '{"epoch": 3, "loss": 0.4213, "metrics": {"accuracy": 0.91}}', '{"actor": "bench", "request_id": "r"}', now()), ('6f1c6f1c-0000-4000-8000-000000000001', 'bench', ('s' || :client_id || '-' || :s), 2, 'BenchTicked', 1, '{"epoch": 3, "loss": 0.4213, "metrics": {"accuracy": 0.91}}', '{"actor": "bench", "request_id": "r"}', now());
