@@ -99,5 +99,6 @@ def test_sgd_learning_rate_follows_the_batch_size():
 def test_auto_and_the_options_need_no_torch():
     from .test_purity import imported_roots
 
-    roots = imported_roots("training_runtime.auto", "training_runtime.options")
+    roots = imported_roots("training_runtime.auto", "training_runtime.options",
+                           "training_runtime.search")
     assert not roots & {"torch", "torchvision", "django"}
