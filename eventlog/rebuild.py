@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max, Model
 
 from eventlog import guards, schema
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from eventlog.projections import Projection
 
 PAGE = 10_000
+_LOCK_TIMEOUT_MS, _LOCK_ATTEMPTS = 500, 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("position", "tenant_id", "stream_type", "stream_id", "version", "type",
             "schema_version", "data", "metadata", "recorded_at")
@@ -88,13 +89,21 @@ def replay_all(chosen: list["Projection"], *, wait_s: float = 60.0, page: int = 
         _create_shadows(tables)
         reached = run.replay(swapped, tables=tables)
         run.report("scanned")
-        with transaction.atomic():
-            _lock(tables)
-            run.phase = "swap"
-            run.report("swap")
-            run.replay(swapped, tables=tables, after=reached, horizon=False, wait=False)
-            _swap(tables)
-            run.save_checkpoints(swapped)
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    _lock(tables)
+                    run.phase = "swap"
+                    run.report("swap")
+                    run.replay(swapped, tables=tables, after=reached, horizon=False,
+                               wait=False)
+                    _swap(tables)
+                    run.save_checkpoints(swapped)
+                break
+            except OperationalError as exc:
+                if _sqlstate(exc) != "55P03" or attempt == _LOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))  # a writer held a table: try again
     run.report("done")
     return {p.name: run.handled[p.name] for p in chosen}
 
@@ -237,10 +246,21 @@ def _create_shadows(tables: dict[type[Model], str]) -> None:
 
 
 def _lock(tables: dict[type[Model], str]) -> None:
-    """Wait for every transaction that touched the live tables; hold off the next ones."""
+    """Wait for every transaction that touched the live tables; hold off the next ones.
+
+    A writer may touch these tables in another order than the lock takes them: the lock gives
+    up first (its timeout is below the server's deadlock_timeout, 1 s by default), so it is
+    the rebuild that tries again, never the writer that fails.
+    """
     live = ", ".join(_q(model._meta.db_table) for model in tables)
     with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_MS}ms'")
         cursor.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute("SET LOCAL lock_timeout = 0")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
 
 
 def _swap(tables: dict[type[Model], str]) -> None:

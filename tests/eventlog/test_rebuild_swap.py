@@ -5,9 +5,10 @@ lock): none is lost, and the swapped tables hold exactly what an in-place replay
 """
 
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import Project
 from eventlog import projections, rebuild
@@ -91,3 +92,40 @@ def test_the_live_tables_keep_serving_while_the_shadows_fill(api, postgres_only)
 
     projections.rebuild(["accounts.projects"], page=2, progress=progress, shadow=True)
     assert served and set(served) == {10}  # never emptied, never half filled
+
+
+def test_a_writer_that_takes_the_tables_in_another_order_never_fails_the_swap_retries(
+        api, postgres_only, monkeypatch):
+    """A writer holds the last table the swap locks and then wants the first: the swap's lock
+    gives up before the server's deadlock check, lets the writer finish and tries again."""
+    from billing.models import Wallet
+
+    sign_up(api, tenant="Money")
+    attempts, failures, holding = [], [], threading.Event()
+    lock = rebuild._lock
+    monkeypatch.setattr(rebuild, "_lock", lambda tables: (attempts.append(1), lock(tables)))
+
+    def writer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE billing_topup IN ACCESS SHARE MODE")
+                holding.set()
+                time.sleep(0.3)  # the swap has locked billing_wallet and waits for billing_topup
+                list(Wallet.objects.unscoped().all())
+        except Exception as exc:  # the failure is what the test looks for
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = []
+
+    def progress(report: rebuild.Progress) -> None:
+        if report.phase == "scanned":
+            threads.append(threading.Thread(target=writer))
+            threads[0].start()
+            holding.wait(10)
+
+    projections.rebuild(["billing.wallet"], progress=progress, shadow=True)
+    threads[0].join(timeout=30)
+    assert failures == []
+    assert len(attempts) >= 2
