@@ -103,6 +103,8 @@ _HEAD = ("(SELECT coalesce(max(version), 0) FROM eventlog_event WHERE stream_id 
 def _postgres_insert_sql(*, in_transaction: bool) -> str:
     """The one INSERT of any number of events on PostgreSQL: the per-event values travel as
     three arrays, so the statement text never changes and is prepared once per connection.
+    The arrays go in binary (`%(name)b`): text arrays of JSON would be escaped element by
+    element on the client (a fifth of an append's client CPU).
 
     It writes only if the stream is still at the expected version, and numbers the rows in the
     transaction's position block itself (sparing the trigger). A statement that is its own
@@ -110,7 +112,7 @@ def _postgres_insert_sql(*, in_transaction: bool) -> str:
     """
     block = guards.POSTGRES_TX_BLOCK if in_transaction else (
         f"SELECT (pg_current_xact_id()::text::bigint << {guards.POSITION_SHIFT}) AS base, 0 AS n")
-    count = "cardinality(%(types)s::varchar[])"
+    count = "cardinality(%(types)b::varchar[])"
     claim = (f", claim AS (SELECT {guards.POSTGRES_CLAIM.format(count=count)} FROM tx)"  # noqa: S608
              if in_transaction else "")
     head = _HEAD.format(sid="%(stream_id)s", expected="%(expected)s")
@@ -126,8 +128,8 @@ def _postgres_insert_sql(*, in_transaction: bool) -> str:
         f"SELECT {position}, %(tenant_id)s::uuid, %(stream_type)s::varchar, "
         "%(stream_id)s::varchar, %(expected)s::integer + v.idx::integer, v.type, v.sv, "
         "v.data::jsonb, %(metadata)s::jsonb, %(recorded_at)s::timestamptz "
-        f"FROM tx{', claim' if in_transaction else ''}, unnest(%(types)s::varchar[], "
-        "%(versions)s::smallint[], %(data)s::text[]) WITH ORDINALITY AS v (type, sv, data, idx) "
+        f"FROM tx{', claim' if in_transaction else ''}, unnest(%(types)b::varchar[], "
+        "%(versions)b::smallint[], %(data)b::text[]) WITH ORDINALITY AS v (type, sv, data, idx) "
         f"WHERE {head} RETURNING version, position"
     )
 
