@@ -207,6 +207,12 @@ def _insert(db: BaseDatabaseWrapper, stream: Stream, expected_version: int,
     return [RecordedEvent(position=positions[row["version"]], **row) for row in rows]
 
 
+@functools.lru_cache(maxsize=256)
+def _context_metadata(current: context.Metadata) -> dict[str, str]:
+    """`as_dict()` of a (frozen) context once: a worker appends many times in one context."""
+    return current.as_dict()
+
+
 def append(stream: Stream, expected_version: int, events: Sequence[object],
            *, metadata: dict[str, Any] | None = None) -> list[RecordedEvent]:
     """Append events to a stream at `expected_version` (0 for a new stream).
@@ -221,7 +227,7 @@ def append(stream: Stream, expected_version: int, events: Sequence[object],
     from eventlog import projections, realtime  # imported late: both import this module
 
     db = connections[DEFAULT_DB_ALIAS]
-    meta = {**context.current().as_dict(), **(metadata or {})}
+    meta = {**_context_metadata(context.current()), **(metadata or {})}
     types = {schema.type_name(payload) for payload in events}
     if db.vendor == "postgresql" and db.get_autocommit() and not projections.handles_any(types):
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
