@@ -11,6 +11,7 @@ from datasets import views as datasets
 from evaluation import views as evaluations
 from eventlog.views import EventFeedView
 from lineage import views as lineage
+from modelregistry import downloads as model_downloads
 from modelregistry import views as models
 from serving import views as services
 from tasklogs import views as tasklogs_views
@@ -55,6 +56,7 @@ api = [
     path("task-templates/", tasks.TemplateListView.as_view()),
     path("models/", models.ModelListView.as_view()),
     path("models/<uuid:pk>/", models.ModelDetailView.as_view()),
+    path("models/<uuid:pk>/download/", model_downloads.ModelDownloadView.as_view()),
     path("tasks/<uuid:pk>/logs/", tasklogs_views.TaskLogView.as_view()),
     path("evaluations/", evaluations.EvaluationListView.as_view()),
     path("evaluations/<uuid:pk>/", evaluations.EvaluationDetailView.as_view()),

@@ -8,14 +8,16 @@ import copy
 import uuid
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from core.errors import ValidationFailed
-from modelregistry import artifacts
+from modelregistry import artifacts, formats
 from modelregistry.artifacts import ArtifactUnavailable
 from modelregistry.contracts import Lineage, ModelRef
 from modelregistry.models import TrainedModel
 
-__all__ = ["ArtifactUnavailable", "fetch_artifact", "get", "get_unscoped", "store_artifact"]
+__all__ = ["ArtifactUnavailable", "check_output_path", "fetch_artifact", "get", "get_unscoped",
+           "store_artifact", "store_formats"]
 
 
 def _ref(row: TrainedModel) -> ModelRef:
@@ -69,3 +71,16 @@ def store_artifact(folder: Path, tenant_id: object, model_id: object) -> str:
     key = artifact_key(tenant_id, model_id)
     artifacts.store(folder, key)
     return key
+
+
+def store_formats(folder: Path, tenant_id: object, model_id: object,
+                  output_path: str = "") -> dict[str, dict[str, Any]]:
+    """Store the ONNX/TorchScript files of an exported artifact folder (and copies of every
+    format under the task's `output_path`); the model's formats, for the registering event."""
+    return formats.store(folder, tenant_id, model_id, output_path)
+
+
+def check_output_path(tenant_id: object, output_path: str) -> None:
+    """A 400 on `output_path` unless it stays inside the tenant's own exports folder."""
+    if output_path:
+        formats.output_prefix(tenant_id, output_path)

@@ -23,6 +23,14 @@ def upload(path: Path, key: str) -> None:
         default_storage.save(key, File(fh))
 
 
+def copy(source: str, target: str) -> None:
+    """Copy a stored object to another key (streamed through a spooled temporary file)."""
+    if default_storage.exists(target):
+        default_storage.delete(target)
+    with default_storage.open(source, "rb") as fh:
+        default_storage.save(target, File(fh))
+
+
 def download(key: str, path: Path) -> bool:
     """Copy `key` to a local file; False when storage has no such key."""
     if not default_storage.exists(key):

@@ -28,6 +28,8 @@ class TrainedModel(models.Model):
     validation_fraction = models.FloatField(default=DEFAULT_VALIDATION_FRACTION)
     split_seed = models.BigIntegerField(default=DEFAULT_SPLIT_SEED)
     created_at = models.DateTimeField()
+    # per format (artifact, onnx, torchscript): {"key", ...} or {"unavailable": reason}
+    formats = models.JSONField(default=dict)
 
     objects = TenantScopedManager()
 

@@ -37,7 +37,9 @@ def _trained(event: RecordedEvent) -> dict[str, Any] | None:
             "artifact_key": data["artifact_key"], "input_size": data["input_size"],
             "train_dataset_id": task["train_dataset"], "test_dataset_id": task["test_dataset"],
             "validation_fraction": data["validation_fraction"],
-            "split_seed": data["split_seed"]}
+            "split_seed": data["split_seed"],
+            # a model registered before formats were recorded has its artifact only
+            "formats": data.get("formats") or {"artifact": {"key": data["artifact_key"]}}}
 
 
 READERS: dict[str, Callable[[RecordedEvent], dict[str, Any] | None]] = {

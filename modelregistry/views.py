@@ -2,12 +2,25 @@
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers
 
 from accounts.api import RoleAllows, tenant_access
 from core.query_params import uuid_param
+from modelregistry import formats
 from modelregistry.models import TrainedModel
+
+FORMATS_SCHEMA = {"type": "object", "additionalProperties": {
+    "type": "object", "required": ["available"], "properties": {
+        "available": {"type": "boolean"}, "max_abs_diff": {"type": "number"},
+        "opset": {"type": "integer"}, "fixed_input_size": {"type": "array",
+                                                           "items": {"type": "integer"}},
+        "unavailable": {"type": "string", "description": "Why the format is missing."}}}}
 
 
 class ModelOut(serializers.ModelSerializer):
@@ -15,14 +28,32 @@ class ModelOut(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id")
     version = serializers.SerializerMethodField()
     algorithm = serializers.CharField(source="model_name")
+    formats = serializers.SerializerMethodField(
+        help_text="Per format (artifact, onnx, torchscript): available, and either "
+                  "max_abs_diff (largest difference from the eager model on sample inputs) or "
+                  "the reason it could not be produced. Download with .../download/?format=.")
 
     class Meta:
         model = TrainedModel
         fields = ["id", "task", "project", "version", "scenario", "algorithm", "labels",
-                  "metrics", "input_size", "created_at"]
+                  "metrics", "input_size", "formats", "created_at"]
+
+    @extend_schema_field(FORMATS_SCHEMA)
+    def get_formats(self, model: TrainedModel) -> dict:
+        return public_formats(model.formats or {})
 
     def get_version(self, model: TrainedModel) -> str:
         return f"V{model.version:03d}"
+
+
+def public_formats(stored: dict) -> dict:
+    """The model's formats as the API shows them: no storage keys."""
+    shown = {}
+    for fmt in formats.FORMATS:
+        entry = stored.get(fmt) or {"unavailable": "not exported"}
+        shown[fmt] = {"available": "key" in entry,
+                      **{k: v for k, v in entry.items() if k != "key"}}
+    return shown
 
 
 class ModelViews:

@@ -19,6 +19,7 @@ from core.errors import TaskNotRestartable, TaskNotRunning, ValidationFailed
 from core.tenancy import TenantAccess
 from core.work import Work
 from eventlog.aggregates import retry_on_conflict
+from modelregistry import api as modelregistry
 from tasks.aggregates import TaskAggregate
 from tasks.events import (
     TaskCreated,
@@ -91,6 +92,7 @@ def create_task(access: TenantAccess, values: dict[str, Any], *, job: Task | Non
     if scenario not in SCENARIOS:
         raise _invalid("scenario", f"Must be one of {', '.join(SCENARIOS)}.")
     model, metric = _model_and_metric(scenario, values.get("model"))
+    modelregistry.check_output_path(tenant_id, values.get("output_path") or "")
     train_set, test_set = _datasets(tenant_id, scenario, values["train_dataset"],
                                     values.get("test_dataset"))
     spec = billing.spec(values["spec"])

@@ -100,6 +100,8 @@ class TaskSucceeded:
     # v2: the train/validation split the training made (fraction held out, seed)
     validation_fraction: float = FORMER_VALIDATION_FRACTION
     split_seed: int = FORMER_SPLIT_SEED
+    # the model's downloadable formats: {format: {"file"...} | {"unavailable": reason}}
+    formats: dict[str, Any] = field(default_factory=dict)
 
 
 @event("TaskStopped", version=2)
@@ -115,6 +117,7 @@ class TaskStopped:
     input_size: list[int] = field(default_factory=list)
     validation_fraction: float = FORMER_VALIDATION_FRACTION  # v2, as TaskSucceeded
     split_seed: int = FORMER_SPLIT_SEED
+    formats: dict[str, Any] = field(default_factory=dict)  # as TaskSucceeded
 
 
 @upcaster("TaskSucceeded", from_version=1)

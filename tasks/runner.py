@@ -220,12 +220,15 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: lifecycle.Held,
         report(task, TaskStageChanged(stage="exporting"))
         model_id = str(uuid.uuid4())
         key = modelregistry.store_artifact(outcome.artifact_path, task.tenant_id, model_id)
+        formats = modelregistry.store_formats(outcome.artifact_path, task.tenant_id, model_id,
+                                              output_path=task.output_path)
         best_metrics = next((h["metrics"] for h in result.history
                              if h["epoch"] == result.best_epoch), {})
         results = {"model_id": model_id, "artifact_key": key, "labels": outcome.labels,
                    "metrics": {**best_metrics, "validation": outcome.validation},
                    "input_size": list(outcome.input_size),
-                   "validation_fraction": job.validation_fraction, "split_seed": job.seed}
+                   "validation_fraction": job.validation_fraction, "split_seed": job.seed,
+                   "formats": formats}
     elapsed = result.history[-1]["elapsed_s"] if result.history else 0.0
     if result.stop_reason in ("completed", "target_reached") and results:
         return TaskSucceeded(

@@ -66,6 +66,7 @@ class TrainingJob:
     early_stopping_patience: int | None = None
     mixed_precision: bool = True  # on CUDA only
     persistent_workers: bool = False
+    portable: bool = True  # also export ONNX and TorchScript files (export/formats.py)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def run_job(job: TrainingJob, *, callbacks: Iterable[object] = (), cancel: Any =
             model_name=spec.name, labels=labels, input_size=size,
             normalization=_normalization(job.scenario), build_options=job.build_options,
             metrics={"validation": validation, **({"partial": True} if result.partial else {})},
-            overwrite=True)
+            overwrite=True, portable=job.portable)
     if result.partial:
         warnings.append(f"Stopped ({result.stop_reason}) before the first epoch ended: the model "
                         f"holds the weights after {result.global_step} steps (partial).")

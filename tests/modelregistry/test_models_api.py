@@ -35,6 +35,10 @@ def test_the_model_detail_answers_as_before(api, tenant_a, project_of_a):
                     "labels": ["cat", "dog"], "metrics": {"accuracy": 0.9,
                                                           "validation": "holdout"},
                     "input_size": [32, 32],
+                    "formats": {"artifact": {"available": False, "unavailable": "not exported"},
+                                "onnx": {"available": False, "unavailable": "not exported"},
+                                "torchscript": {"available": False,
+                                                "unavailable": "not exported"}},
                     "created_at": model.created_at.isoformat().replace("+00:00", "Z")}
 
 

@@ -28,7 +28,7 @@ import torch
 import torchvision
 from torch import nn
 
-from training_runtime.export import programs
+from training_runtime.export import formats, programs
 from training_runtime.models import SCENARIOS, UnknownModelError, build, get
 from training_runtime.train.checkpoint import load_checkpoint
 
@@ -66,6 +66,7 @@ class Manifest:
     created_at: str
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    exports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def weights_path(self) -> Path:
@@ -167,13 +168,15 @@ def export_artifact(model: nn.Module, path: Path | str, *, scenario: str, model_
                     normalization: tuple[Any, Any] | None, metrics: dict[str, Any],
                     build_options: dict[str, Any] | None = None,
                     extra: dict[str, Any] | None = None, program: ProgramChoice = "auto",
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, portable: bool = False) -> Path:
     """Write `model` as an artifact folder at `path` (atomically) and return `path`.
 
     `build_options` are the keyword arguments `models.build` needs to rebuild the same
     architecture (e.g. min_size/max_size of a detector). `program`: "auto" writes a
     torch.export program for classification (TorchScript if export fails, nothing if both
     fail) and weights only for detection/segmentation; "export"/"torchscript" insist.
+    `portable` also writes ONNX and TorchScript files (formats.py), each checked against the
+    eager model; the manifest's `exports` says which exist and why any other does not.
     """
     _spec(scenario, model_name)
     label_list = _labels(labels)
@@ -192,6 +195,8 @@ def export_artifact(model: nn.Module, path: Path | str, *, scenario: str, model_
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_NAME)
         program_entry = _write_program(program, scenario, model, tmp, size, len(label_list))
+        exports = (formats.write_formats(model, tmp, scenario=scenario, input_size=size,
+                                         num_labels=len(label_list)) if portable else {})
         files = {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
                  for p in sorted(tmp.iterdir())}
         manifest = {
@@ -201,7 +206,8 @@ def export_artifact(model: nn.Module, path: Path | str, *, scenario: str, model_
             "normalization": None if norm is None else {"mean": list(norm[0]),
                                                         "std": list(norm[1])},
             "build_options": options, "metrics": dict(metrics), "extra": dict(extra or {}),
-            "program": program_entry, "files": files,
+            "program": program_entry, "files": files, "exports": exports,
+            "preprocessing": preprocessing(scenario, size, norm),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
         }
@@ -216,6 +222,22 @@ def export_artifact(model: nn.Module, path: Path | str, *, scenario: str, model_
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def preprocessing(scenario: str, size: tuple[int, int],
+                  norm: tuple[tuple[float, ...], tuple[float, ...]] | None) -> dict[str, Any]:
+    """How an image becomes the model's input, for someone with only the manifest."""
+    steps = {"colour_order": "RGB", "layout": "NCHW", "dtype": "float32",
+             "resize": f"stretch to height {size[0]} x width {size[1]} (bilinear, antialiased; "
+                       f"aspect ratio not kept)", "scale": "divide 8-bit values by 255 (to [0, 1])"}
+    if norm is not None:
+        steps["normalise"] = {"mean": list(norm[0]), "std": list(norm[1]),
+                              "rule": "(x - mean) / std per channel, after scaling"}
+    if scenario != "classification":
+        steps["outputs"] = ("boxes in pixels of the resized input: multiply x by original "
+                            "width / input width and y by original height / input height; "
+                            "label k is labels[k - 1]")
+    return steps
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -322,4 +344,5 @@ def load_manifest(path: Path | str, *, verify_files: bool = True) -> Manifest:
         normalization=_normalization(data["normalization"]),
         build_options=data["build_options"], metrics=data["metrics"], program=data["program"],
         files=data["files"], created_at=str(data["created_at"]), format_version=version,
-        extra=data.get("extra") if isinstance(data.get("extra"), dict) else {})
+        extra=data.get("extra") if isinstance(data.get("extra"), dict) else {},
+        exports=data.get("exports") if isinstance(data.get("exports"), dict) else {})
