@@ -255,7 +255,12 @@ EVALUATION_COLUMNS = ("id", "state", "model", "dataset", "metrics")
 
 def cmd_evaluations_show(client: Client, args: argparse.Namespace) -> int:
     if args.task:
+        # the automatic evaluation is made just after the task succeeds: --wait waits for it
+        deadline = time.monotonic() + (120 if args.wait else 0)
         found = list(client.evaluations(task=args.task))
+        while not found and time.monotonic() < deadline:
+            time.sleep(1)
+            found = list(client.evaluations(task=args.task))
         if not found:
             raise errors.NotFound("not_found", f"No evaluation of task {args.task} yet.")
         evaluation = found[0]
@@ -396,7 +401,8 @@ def parser() -> argparse.ArgumentParser:
     sub = command(evaluations, "show", cmd_evaluations_show, "an evaluation's metrics")
     sub.add_argument("evaluation", nargs="?")
     sub.add_argument("--task", help="the automatic evaluation of this task instead")
-    sub.add_argument("--wait", action="store_true", help="wait until it has ended")
+    sub.add_argument("--wait", action="store_true",
+                     help="wait until it exists (--task) and has ended")
 
     models = group("models", "trained models")
     command(models, "list", cmd_models_list, "list trained models")
