@@ -246,6 +246,7 @@ class Client:
         """One trained model."""
         return TrainedModel.from_json(self.transport.json("GET", f"/api/v1/models/{model_id}/"))
 
+    @route("GET", "/api/v1/models/{id}/download/")
     def download_model(self, model_id: str, destination: str | Path, *,
                        format: str = "artifact", progress: Progress | None = None) -> Path:
         """Save the model (artifact, onnx or torchscript) to `destination`, streamed; a

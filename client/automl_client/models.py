@@ -105,6 +105,7 @@ class TrainedModel(Resource):
     labels: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     input_size: list[int] = field(default_factory=list)
+    formats: dict[str, Any] = field(default_factory=dict)  # per format: available, or why not
     created_at: str | None = None
 
 

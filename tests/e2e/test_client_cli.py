@@ -1,9 +1,7 @@
 """The `automl` CLI (client/) against a real `manage.py serve` with its in-process worker: sign
-up, upload the digits sample, train a tiny model followed live, read its evaluation, publish it,
-predict, read usage; and each error path exits with its documented code.
+up, upload the digits sample, train a tiny model followed live, read its evaluation, download
+it, publish it, predict, read usage; and each error path exits with its documented code.
 
-`automl models download` is left out: the platform does not serve model downloads yet
-(`GET /api/v1/models/{id}/download/`), and the command is not faked against a stand-in.
 """
 
 import io
@@ -113,6 +111,14 @@ def test_from_sign_up_to_a_prediction(platform, tmp_path):
 
     evaluation = cli.json("evaluations", "show", "--task", task["id"], "--wait")
     assert evaluation["state"] == "succeeded" and "accuracy" in evaluation["metrics"]
+
+    for fmt, magic in (("artifact", b"PK"), ("onnx", None)):
+        target = tmp_path / f"model-{fmt}"
+        fetched = cli.run("--json", "models", "download", task["model"], "--format", fmt,
+                          "-o", str(target))
+        assert json.loads(fetched.stdout)["bytes"] == target.stat().st_size > 0
+        assert "downloading" in fetched.stderr
+        assert magic is None or target.read_bytes().startswith(magic)
 
     service = cli.json("services", "publish", task["model"], "--name", "digits", "--wait")
     assert service["state"] == "running" and service["key"]
