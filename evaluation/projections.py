@@ -1,7 +1,7 @@
 """Evaluation events -> the Evaluation read model."""
 
 from evaluation.models import Evaluation
-from eventlog import projections
+from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 
 _STATE_OF = {"EvaluationQueued": "queued", "EvaluationStarted": "running",
@@ -17,11 +17,11 @@ class EvaluationBoard(projections.Projection):
     event_types = {"EvaluationCreated", PROGRESSED, *_STATE_OF}
     models = [Evaluation]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         """Fold one event into its row."""
         data = event.data
         if event.type == "EvaluationCreated":
-            Evaluation.objects.create(
+            rows[Evaluation].create(
                 id=event.stream_id, tenant_id=event.tenant_id, project_id=data["project"],
                 model_id=data["model"], task_id=data.get("task"), dataset_id=data["dataset"],
                 scenario=data["scenario"],
@@ -31,8 +31,8 @@ class EvaluationBoard(projections.Projection):
                 last_position=event.position)
             return
         if event.type == PROGRESSED:
-            Evaluation.objects.unscoped().filter(id=event.stream_id).update(
-                progress=data["progress"], images_done=data["images_done"],
+            rows[Evaluation].update(
+                event.stream_id, progress=data["progress"], images_done=data["images_done"],
                 images_total=data["images_total"], eta_s=data["eta_s"],
                 updated_at=event.recorded_at, last_position=event.position)
             return
@@ -55,7 +55,7 @@ class EvaluationBoard(projections.Projection):
                            eta_s=None)
         elif event.type == "EvaluationStopped":
             changes.update(stop_reason=data["reason"], finished_at=event.recorded_at)
-        Evaluation.objects.unscoped().filter(id=event.stream_id).update(**changes)
+        rows[Evaluation].update(event.stream_id, **changes)
 
 
 projections.register(EvaluationBoard())

@@ -1,8 +1,7 @@
 """Task events -> Task, TaskMetric and TaskTemplate read models (a task's trained model is
 the model registry's: modelregistry.projections)."""
 
-
-from eventlog import projections
+from eventlog import projections, rowfold
 from eventlog.store import RecordedEvent
 from tasks.models import Task, TaskMetric, TaskTemplate
 
@@ -17,10 +16,10 @@ class TaskBoard(projections.Projection):
                    "TaskStopped", "TaskFailed", "TaskInterrupted"}
     models = [Task, TaskMetric]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         data = event.data
         if event.type == "TaskCreated":
-            Task.objects.create(
+            rows[Task].create(
                 id=event.stream_id, tenant_id=event.tenant_id, project_id=data["project"],
                 job_id=data["job"], version=data["version"], name=data["name"],
                 scenario=data["scenario"], model_name=data["model"],
@@ -39,7 +38,9 @@ class TaskBoard(projections.Projection):
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
             handler(event, changes)
-        Task.objects.unscoped().filter(id=event.stream_id).update(**changes)
+        if event.type == "TaskEpochCompleted":
+            self._metrics(event, rows)
+        rows[Task].update(event.stream_id, **changes)
 
     def _on_TaskQueued(self, event: RecordedEvent, changes: dict) -> None:
         changes.update(attempt=event.data["attempt"], stage="", stop_reason=None,
@@ -61,12 +62,15 @@ class TaskBoard(projections.Projection):
         changes.update(epoch=data["epoch"], progress=data["progress"],
                        elapsed_s=data["elapsed_s"], eta_s=data["eta_s"],
                        best_metric=data["best_metric"], resources=data["resources"])
+
+    @staticmethod
+    def _metrics(event: RecordedEvent, rows: rowfold.Batch) -> None:
+        data = event.data
         series = {"loss": data["train_loss"], **data["metrics"]}
-        TaskMetric.objects.bulk_create(
-            TaskMetric(id=event.position * 64 + i, tenant_id=event.tenant_id,
-                       task_id=event.stream_id, epoch=data["epoch"], name=name[:32],
-                       value=float(value))
-            for i, (name, value) in enumerate(sorted(series.items())[:64]))
+        for i, (name, value) in enumerate(sorted(series.items())[:64]):
+            rows[TaskMetric].create(id=event.position * 64 + i, tenant_id=event.tenant_id,
+                                    task_id=event.stream_id, epoch=data["epoch"],
+                                    name=name[:32], value=float(value))
 
     def _on_TaskStopRequested(self, event: RecordedEvent, changes: dict) -> None:
         changes["stop_requested"] = event.data["reason"]
@@ -100,14 +104,12 @@ class TemplateList(projections.Projection):
     event_types = {"TaskTemplateSaved"}
     models = [TaskTemplate]
 
-    def handle(self, event: RecordedEvent) -> None:
+    def fold(self, event: RecordedEvent, rows: rowfold.Batch) -> None:
         data = event.data
-        TaskTemplate.objects.create(id=event.stream_id, tenant_id=event.tenant_id,
-                                    name=data["name"], parameters=data["parameters"],
-                                    source_task_id=data["source_task"],
-                                    created_at=event.recorded_at)
-
-
+        rows[TaskTemplate].create(id=event.stream_id, tenant_id=event.tenant_id,
+                                  name=data["name"], parameters=data["parameters"],
+                                  source_task_id=data["source_task"],
+                                  created_at=event.recorded_at)
 
 
 projections.register(TaskBoard())
