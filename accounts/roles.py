@@ -18,7 +18,7 @@ RULES: dict[str, dict[str, frozenset[str]]] = {
     "project": {"view": EVERYONE, "create": BUILDERS, "update": BUILDERS, "delete": MANAGERS},
     "dataset": {"view": EVERYONE, "create": BUILDERS, "update": BUILDERS, "delete": BUILDERS},
     "task": {"view": EVERYONE, "create": BUILDERS, "update": BUILDERS, "delete": BUILDERS},
-    "model": {"view": EVERYONE},
+    "model": {"view": EVERYONE, "create": BUILDERS},
     "evaluation": {"view": EVERYONE, "create": BUILDERS, "delete": BUILDERS},
     "service": {"view": EVERYONE, "create": BUILDERS, "update": BUILDERS, "delete": BUILDERS},
     "spec": {"view": EVERYONE},

@@ -28,7 +28,7 @@ def _ref(row: TrainedModel) -> ModelRef:
         artifact_key=row.artifact_key, metrics=MappingProxyType(copy.deepcopy(row.metrics)),
         created_at=row.created_at,
         lineage=Lineage(task_id=row.task_id, train_dataset_id=row.train_dataset_id,
-                        test_dataset_id=row.test_dataset_id),
+                        test_dataset_id=row.test_dataset_id, origin=row.origin),
         validation_fraction=row.validation_fraction, split_seed=row.split_seed)
 
 

@@ -6,4 +6,4 @@ class ModelRegistryConfig(AppConfig):
     verbose_name = "Model registry: trained models, their artifacts and lineage"
 
     def ready(self) -> None:
-        from modelregistry import projections  # noqa: F401  (registers it)
+        from modelregistry import events, projections  # noqa: F401  (registers them)

@@ -11,9 +11,10 @@ from typing import Any
 class Lineage:
     """Where a model comes from: the task that trained it and the datasets it used."""
 
-    task_id: uuid.UUID
-    train_dataset_id: uuid.UUID
+    task_id: uuid.UUID  # an imported model's own id
+    train_dataset_id: uuid.UUID | None  # None: imported, trained elsewhere
     test_dataset_id: uuid.UUID | None
+    origin: str = "trained"  # or "imported"
 
     @property
     def dataset_ids(self) -> tuple[uuid.UUID, ...]:

@@ -22,7 +22,7 @@ class TrainedModel(models.Model):
     metrics = models.JSONField(default=dict)
     artifact_key = models.CharField(max_length=300)
     input_size = models.JSONField(default=list)
-    train_dataset_id = models.UUIDField()
+    train_dataset_id = models.UUIDField(null=True)  # None: imported, trained elsewhere
     test_dataset_id = models.UUIDField(null=True)
     # The hold-out split as training made it (DatasetIndex.split): what evaluation repeats.
     validation_fraction = models.FloatField(default=DEFAULT_VALIDATION_FRACTION)
@@ -30,6 +30,8 @@ class TrainedModel(models.Model):
     created_at = models.DateTimeField()
     # per format (artifact, onnx, torchscript): {"key", ...} or {"unavailable": reason}
     formats = models.JSONField(default=dict)
+    # "trained" by a task here, or "imported" (task_id is then the model's own stream id)
+    origin = models.CharField(max_length=16, default="trained")
 
     objects = TenantScopedManager()
 

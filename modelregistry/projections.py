@@ -42,7 +42,19 @@ def _trained(event: RecordedEvent) -> dict[str, Any] | None:
             "formats": data.get("formats") or {"artifact": {"key": data["artifact_key"]}}}
 
 
+def _imported(event: RecordedEvent) -> dict[str, Any]:
+    """A model trained elsewhere: its own stream stands where a task would."""
+    data = event.data
+    return {"id": event.stream_id, "project_id": data["project"], "task_id": event.stream_id,
+            "version": 1, "scenario": data["scenario"], "model_name": data["algorithm"],
+            "labels": data["labels"], "metrics": {}, "artifact_key": data["artifact_key"],
+            "input_size": data["input_size"], "train_dataset_id": None,
+            "test_dataset_id": None, "formats": data.get("formats") or {
+                "artifact": {"key": data["artifact_key"]}}, "origin": "imported"}
+
+
 READERS: dict[str, Callable[[RecordedEvent], dict[str, Any] | None]] = {
+    "ModelImported": _imported,
     "TaskSucceeded": _trained,
     "TaskStopped": _trained,
 }

@@ -8,11 +8,16 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.api import RoleAllows, tenant_access
+from core.body_limits import TakesUploads
+from core.errors import Unavailable
 from core.query_params import uuid_param
-from modelregistry import formats
+from core.request_body import valid
+from modelregistry import formats, imports
 from modelregistry.models import TrainedModel
 
 FORMATS_SCHEMA = {"type": "object", "additionalProperties": {
@@ -33,10 +38,14 @@ class ModelOut(serializers.ModelSerializer):
                   "max_abs_diff (largest difference from the eager model on sample inputs) or "
                   "the reason it could not be produced. Download with .../download/?format=.")
 
+    origin = serializers.CharField(read_only=True, help_text=(
+        "trained (by a task here) or imported (trained elsewhere; task is then the model's "
+        "own id)."))
+
     class Meta:
         model = TrainedModel
         fields = ["id", "task", "project", "version", "scenario", "algorithm", "labels",
-                  "metrics", "input_size", "formats", "created_at"]
+                  "metrics", "input_size", "formats", "origin", "created_at"]
 
     @extend_schema_field(FORMATS_SCHEMA)
     def get_formats(self, model: TrainedModel) -> dict:
@@ -67,10 +76,38 @@ class ModelViews:
         return models if project is None else models.filter(project_id=project)
 
 
+class ModelImportIn(serializers.Serializer):
+    project = serializers.UUIDField()
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    file = serializers.FileField(help_text=(
+        "The platform's own model zip (as downloaded with format=artifact), or a PyTorch "
+        "state dict (.pt, read weights-only) of a catalogue algorithm with `manifest`."))
+    manifest = serializers.CharField(required=False, allow_blank=True, help_text=(
+        'For a state dict: JSON {"scenario", "algorithm", "labels": [...], "input_size": '
+        '[h, w], "build_options": {}}; the labels\' count must match the weights.'))
+
+
 @extend_schema_view(get=extend_schema(parameters=[OpenApiParameter(
     "project", OpenApiTypes.UUID, description="Only this project's models.")]))
-class ModelListView(ModelViews, generics.ListAPIView):
-    pass
+class ModelListView(TakesUploads, ModelViews, generics.ListAPIView):
+    refuses = {"POST": (Unavailable,)}
+
+    @staticmethod
+    def upload_limit() -> int:
+        return imports.MAX_UPLOAD_BYTES
+
+    @extend_schema(request={"multipart/form-data": ModelImportIn}, responses={201: ModelOut},
+                   description="Import a model trained elsewhere (lineage `imported`): checked "
+                               "(weights only, the declared algorithm and label count must fit "
+                               "the tensors), exported in every format, then evaluated and "
+                               "published like a trained one. A bad file is a 400 naming the "
+                               "problem and nothing is stored; an import still running after "
+                               "the wait is a 503 with Retry-After (it then finishes alone).")
+    def post(self, request: Request) -> Response:
+        data = valid(ModelImportIn, request)
+        model_id = imports.start(tenant_access(request), data, data["file"])
+        row = TrainedModel.objects.for_tenant(tenant_access(request).tenant_id).get(id=model_id)
+        return Response(ModelOut(row).data, status=status.HTTP_201_CREATED)
 
 
 class ModelDetailView(ModelViews, generics.RetrieveAPIView):

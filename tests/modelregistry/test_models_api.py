@@ -39,6 +39,7 @@ def test_the_model_detail_answers_as_before(api, tenant_a, project_of_a):
                                 "onnx": {"available": False, "unavailable": "not exported"},
                                 "torchscript": {"available": False,
                                                 "unavailable": "not exported"}},
+                    "origin": "trained",
                     "created_at": model.created_at.isoformat().replace("+00:00", "Z")}
 
 
