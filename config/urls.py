@@ -57,6 +57,7 @@ api = [
     path("models/", models.ModelListView.as_view()),
     path("models/<uuid:pk>/", models.ModelDetailView.as_view()),
     path("models/<uuid:pk>/download/", model_downloads.ModelDownloadView.as_view()),
+    path("models/<uuid:pk>/check/", models.ModelCheckView.as_view()),
     path("tasks/<uuid:pk>/logs/", tasklogs_views.TaskLogView.as_view()),
     path("evaluations/", evaluations.EvaluationListView.as_view()),
     path("evaluations/<uuid:pk>/", evaluations.EvaluationDetailView.as_view()),

@@ -1,5 +1,6 @@
 """HTTP for trained models: GET /api/v1/models/ (optionally one project's) and one model."""
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -17,7 +18,7 @@ from core.body_limits import TakesUploads
 from core.errors import Unavailable
 from core.query_params import uuid_param
 from core.request_body import valid
-from modelregistry import formats, imports
+from modelregistry import checks, formats, imports
 from modelregistry.models import TrainedModel
 
 FORMATS_SCHEMA = {"type": "object", "additionalProperties": {
@@ -112,3 +113,34 @@ class ModelListView(TakesUploads, ModelViews, generics.ListAPIView):
 
 class ModelDetailView(ModelViews, generics.RetrieveAPIView):
     pass
+
+
+class ModelCheckIn(serializers.Serializer):
+    image = serializers.FileField(help_text="One image (JPEG, PNG...).")
+    top_k = serializers.IntegerField(min_value=1, max_value=20, required=False, default=5)
+
+
+class ModelCheckOut(serializers.Serializer):
+    predictions = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Highest score first: {label, score} for a classifier; with bbox (and mask) for a "
+        "detector or segmenter, as a service's predictions."))
+
+
+class ModelCheckView(TakesUploads, generics.GenericAPIView):
+    """A quick check of a model on one image: a short CPU job, no service, nothing billed."""
+
+    resource = "model"
+    permission_classes = [RoleAllows]
+    refuses = {"POST": (Unavailable,)}
+
+    @staticmethod
+    def upload_limit() -> int:
+        return settings.SERVING_MAX_IMAGE_BYTES
+
+    @extend_schema(request={"multipart/form-data": ModelCheckIn}, responses={200: ModelCheckOut},
+                   description="Predictions with confidences for one image, answered when the "
+                               "CPU job is done (503 with Retry-After if it takes too long).")
+    def post(self, request: Request, pk: str) -> Response:
+        data = valid(ModelCheckIn, request)
+        found = checks.start(tenant_access(request).tenant_id, pk, data["image"], data["top_k"])
+        return Response({"predictions": found})
