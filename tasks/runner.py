@@ -222,17 +222,20 @@ def _train(task: Task, work_dir: Path, prefix: str, lease: lifecycle.Held,
         key = modelregistry.store_artifact(outcome.artifact_path, task.tenant_id, model_id)
         formats = modelregistry.store_formats(outcome.artifact_path, task.tenant_id, model_id,
                                               output_path=task.output_path)
-        best_metrics = next((h["metrics"] for h in result.history
-                             if h["epoch"] == result.best_epoch), {})
+        # best_metrics: the best epoch's, or those of the weights a stop inside the first
+        # epoch kept (a partial model, flagged in its metrics).
+        best_metrics = result.best_metrics or next((h["metrics"] for h in result.history
+                                                    if h["epoch"] == result.best_epoch), {})
+        partial = {"partial": True} if outcome.partial else {}
         results = {"model_id": model_id, "artifact_key": key, "labels": outcome.labels,
-                   "metrics": {**best_metrics, "validation": outcome.validation},
+                   "metrics": {**best_metrics, "validation": outcome.validation, **partial},
                    "input_size": list(outcome.input_size),
                    "validation_fraction": job.validation_fraction, "split_seed": job.seed,
                    "formats": formats}
     elapsed = result.history[-1]["elapsed_s"] if result.history else 0.0
-    if result.stop_reason in ("completed", "target_reached") and results:
-        return TaskSucceeded(
-            stop_reason="target_reached" if result.stop_reason == "target_reached" else None,
+    if result.stop_reason in ("completed", "target_reached", "early_stopped") and results:
+        return TaskSucceeded(  # early_stopped: no better metric for the patience's epochs
+            stop_reason=None if result.stop_reason == "completed" else result.stop_reason,
             best_metric=result.best_metric, elapsed_s=elapsed, warnings=outcome.warnings,
             **results)
     reason = lease.stop_reason or ("max_duration" if result.stop_reason == "max_duration"
