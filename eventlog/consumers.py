@@ -27,7 +27,7 @@ from accounts.api import may_read
 from core import json_bounds
 from core.telemetry import metrics
 from eventlog.realtime import Subscriber, db, hubs
-from eventlog.store import RecordedEvent, events_after_exceed, read_log
+from eventlog.records import RecordedEvent, events_after_exceed, read_log
 
 BACKLOG_PAGE = 500
 CLOSE_RESYNC = 4000

@@ -5,7 +5,7 @@ from django.utils import timezone
 from core.telemetry import metrics
 from eventlog.models import ProjectionCheckpoint
 from eventlog.projections import Projection
-from eventlog.store import read_log
+from eventlog.records import read_log
 
 
 def observe(projection: Projection) -> float:

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from core.errors import NotFound, WrongState
 from eventlog.models import Event, PolicyDeadLetter, ProjectionCheckpoint
-from eventlog.store import RecordedEvent, read_log, recorded
+from eventlog.records import RecordedEvent, read_log, recorded
 
 log = logging.getLogger(__name__)
 

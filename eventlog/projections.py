@@ -29,7 +29,7 @@ from eventlog import rebuild as rebuilding
 from eventlog import rowfold
 from eventlog.models import ProjectionCheckpoint
 from eventlog.rebuild import RebuildIncomplete  # noqa: F401  (raised by rebuild)
-from eventlog.store import RecordedEvent, read_log
+from eventlog.records import RecordedEvent, read_log
 
 _registry: dict[str, "Projection"] = {}
 

@@ -25,7 +25,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
 
-from eventlog.store import RecordedEvent, log_head, read_log
+from eventlog.records import RecordedEvent, log_head, read_log
 
 logger = logging.getLogger(__name__)
 READ_BATCH = 1000

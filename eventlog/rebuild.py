@@ -24,7 +24,7 @@ from django.db.models import Max, Model
 
 from eventlog import guards, schema
 from eventlog.models import Event, ProjectionCheckpoint
-from eventlog.store import RecordedEvent
+from eventlog.records import RecordedEvent
 
 if TYPE_CHECKING:
     from eventlog.projections import Projection

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import hidden_events
-from eventlog.store import read_log
+from eventlog.records import read_log
 
 
 class EventOut(serializers.Serializer):
