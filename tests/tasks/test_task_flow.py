@@ -177,9 +177,10 @@ def test_the_maximum_duration_stops_the_task_with_its_best_model(api, funded, pr
     body = finished(api, funded, task.id)
     assert (body["state"], body["stop_reason"]) == ("stopped", "max_duration")
     assert body["epoch"] < 400 and wallet.view(funded.tenant_id).frozen == 0
-    # What the user came for: the model of the best finished epoch, listed with the task's
-    # versions and served by the model detail.
-    assert body["epoch"] >= 1 and body["model"] is not None, body
+    # What the user came for: a model (the best finished epoch's, or, when the budget ended
+    # inside the first epoch as it may on a loaded machine, the partial one of the weights so
+    # far), listed with the task's versions and served by the model detail.
+    assert body["model"] is not None, body
     versions = api.as_(funded).get(f"/api/v1/tasks/{task.id}/versions/").json()["results"]
     assert [(v["id"], v["model"]) for v in versions] == [(str(task.id), body["model"])]
     model = api.as_(funded).get(f"/api/v1/models/{body['model']}/")
@@ -188,9 +189,13 @@ def test_the_maximum_duration_stops_the_task_with_its_best_model(api, funded, pr
     assert (model["task"], model["version"]) == (str(task.id), "V001")
     assert model["labels"] == ["digit-0", "digit-1", "digit-7"]
     series = api.as_(funded).get(f"/api/v1/tasks/{task.id}/metrics/").json()["series"]
-    best = max(series["accuracy"], key=lambda point: point["value"])
-    assert model["metrics"]["accuracy"] == pytest.approx(best["value"])
-    assert body["best_metric"] == pytest.approx(best["value"])
+    if body["epoch"] >= 1:
+        best = max(series["accuracy"], key=lambda point: point["value"])
+        assert model["metrics"]["accuracy"] == pytest.approx(best["value"])
+        assert body["best_metric"] == pytest.approx(best["value"])
+        assert "partial" not in model["metrics"]
+    else:
+        assert model["metrics"]["partial"] is True and "accuracy" not in series, model
     # Usable: published, it answers a prediction with one of its labels.
     service = api.as_(funded).post("/api/v1/services/", {
         "model": body["model"], "name": "digits", "spec": str(cpu_spec.id)}, format="json")
