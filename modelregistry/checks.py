@@ -35,11 +35,16 @@ def staging_key(tenant_id: object, check_id: object) -> str:
     return f"checks/{tenant_id}/{check_id}"
 
 
+def require_model(tenant_id: object, model_id: object) -> None:
+    """404 unless the tenant has this model (another tenant's is missing too)."""
+    if not TrainedModel.objects.for_tenant(tenant_id).filter(id=model_id).exists():
+        raise NotFound("Model not found.")
+
+
 def start(tenant_id: object, model_id: object, image: UploadedFile, top_k: int,
           timeout: float | None = None) -> list[dict[str, Any]]:
     """The model's predictions for one image; 404, 400 on `image`, or 503 past the wait."""
-    if not TrainedModel.objects.for_tenant(tenant_id).filter(id=model_id).exists():
-        raise NotFound("Model not found.")
+    require_model(tenant_id, model_id)
     limit = settings.SERVING_MAX_IMAGE_BYTES
     if image.size > limit:
         raise ValidationFailed("The image is too large.", fields={"image": [

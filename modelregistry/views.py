@@ -141,6 +141,8 @@ class ModelCheckView(TakesUploads, generics.GenericAPIView):
                    description="Predictions with confidences for one image, answered when the "
                                "CPU job is done (503 with Retry-After if it takes too long).")
     def post(self, request: Request, pk: str) -> Response:
+        tenant_id = tenant_access(request).tenant_id
+        checks.require_model(tenant_id, pk)  # another tenant's model: 404 whatever the body
         data = valid(ModelCheckIn, request)
-        found = checks.start(tenant_access(request).tenant_id, pk, data["image"], data["top_k"])
+        found = checks.start(tenant_id, pk, data["image"], data["top_k"])
         return Response({"predictions": found})

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,18 +48,21 @@ def s3_endpoint():
     server.stop()
 
 
-def create_bucket(endpoint: str) -> subprocess.CompletedProcess:
+def create_bucket(endpoint: str, bucket: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "platform" / "create_bucket.py")],
-                          env={"PATH": os.environ["PATH"], **ENV, "S3_ENDPOINT_URL": endpoint},
+                          env={"PATH": os.environ["PATH"], **ENV, "S3_ENDPOINT_URL": endpoint,
+                               "S3_BUCKET": bucket},
                           capture_output=True, text=True, timeout=60)
 
 
 def test_storage_init_creates_the_bucket_once(s3_endpoint):
     import boto3
 
-    first, again = create_bucket(s3_endpoint), create_bucket(s3_endpoint)
+    # A name of its own: moto keeps one store per process, shared with other tests' buckets.
+    bucket = f"automl-{uuid.uuid4().hex[:12]}"
+    first, again = create_bucket(s3_endpoint, bucket), create_bucket(s3_endpoint, bucket)
     assert first.returncode == 0 and "created" in first.stdout, first.stderr
     assert again.returncode == 0 and "exists" in again.stdout, again.stderr
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
-    assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["automl"]
+    assert [b["Name"] for b in client.list_buckets()["Buckets"]].count(bucket) == 1
