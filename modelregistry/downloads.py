@@ -44,7 +44,8 @@ class ModelDownloadView(APIView):
             description="artifact (default): the platform's zip (manifest, weights, labels, "
                         "preprocessing, ONNX and TorchScript files); onnx; torchscript. The "
                         "model's `formats` say which it has and why any other is missing.")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY,  # the artifact
+                   (200, "application/octet-stream"): OpenApiTypes.BINARY,  # onnx, torchscript
                    302: OpenApiResponse(description="On S3-compatible storage: Location is a "
                                         f"presigned URL valid {PRESIGNED_TTL_S} s."),
                    404: OpenApiResponse(description="Also when the model lacks the format: "
