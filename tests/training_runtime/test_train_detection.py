@@ -136,6 +136,7 @@ class StepLosses:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~90 s alone; beside the suite's other workers on 2 cores, 300 s ran out
 def test_faster_rcnn_overfits_eight_images(tmp_path):
     """From scratch (no pretrained weights here) to mAP50 >= 0.9 on its own 8 training images.
 
