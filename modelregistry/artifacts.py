@@ -2,43 +2,17 @@
 and read by whoever serves or evaluates the model (through modelregistry.api)."""
 
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
-from django.core.files import File
-from django.core.files.storage import default_storage
+from core.stored_files import copy, download, upload
+
+__all__ = ["ArtifactUnavailable", "copy", "download", "fetch", "store", "upload"]
 
 
 class ArtifactUnavailable(Exception):
     """The stored artifact is missing or not a safe zip; the message says what to do."""
-
-
-def upload(path: Path, key: str) -> None:
-    """Store a local file at `key`, replacing what was there."""
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    with open(path, "rb") as fh:
-        default_storage.save(key, File(fh))
-
-
-def copy(source: str, target: str) -> None:
-    """Copy a stored object to another key (streamed through a spooled temporary file)."""
-    if default_storage.exists(target):
-        default_storage.delete(target)
-    with default_storage.open(source, "rb") as fh:
-        default_storage.save(target, File(fh))
-
-
-def download(key: str, path: Path) -> bool:
-    """Copy `key` to a local file; False when storage has no such key."""
-    if not default_storage.exists(key):
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(key, "rb") as source, open(path, "wb") as target:
-        shutil.copyfileobj(source, target)
-    return True
 
 
 def store(folder: Path, key: str) -> None:
